@@ -1,0 +1,1 @@
+"""Thin Spark entry points, one per application: parse settings, get the session, wire it up."""

@@ -1,0 +1,1 @@
+"""AWS clients, configured from the standard AWS environment only."""

@@ -1,0 +1,273 @@
+"""Typed settings: one object loaded from a YAML file in ``conf/`` plus ``--set`` overrides.
+
+Jobs load it once and pass its values down; transformations never read settings or the
+environment themselves. The contract fixes the keys ``lake.root``, ``lake.checkpoints``,
+``source.*`` (kind, stream, starting_position, kafka_bootstrap, kafka_topic) and
+``alerts.topic``; everything else is documented in ``docs/settings.md``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import types
+import typing
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+DEFAULT_CONF = Path("conf/local.yaml")
+
+
+class SettingsError(ValueError):
+    """A settings file or override is unreadable, names an unknown key or has a bad value."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+def _parse_starting_position(value: str) -> str:
+    upper = value.strip().upper()
+    if upper in ("TRIM_HORIZON", "LATEST", "EARLIEST"):
+        return "TRIM_HORIZON" if upper == "EARLIEST" else upper
+    try:
+        stamp = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(
+            "must be TRIM_HORIZON, LATEST or an RFC 3339 timestamp with an offset "
+            f"(e.g. 2026-11-20T10:00:00Z), got {value!r}"
+        ) from None
+    if stamp.tzinfo is None:
+        raise ValueError(f"timestamp {value!r} needs an offset, e.g. 2026-11-20T10:00:00Z")
+    return value.strip()
+
+
+class LakeSettings(_Section):
+    """Where the Delta tables and the streaming checkpoints live."""
+
+    root: str = "lake"
+    checkpoints: str = "lake/_checkpoints"
+
+    @field_validator("root", "checkpoints")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be empty")
+        return value.rstrip("/") if value not in ("/",) else value
+
+    @property
+    def on_s3(self) -> bool:
+        return self.root.startswith(("s3://", "s3a://"))
+
+
+class SourceSettings(_Section):
+    """The stream the pipeline reads: Kinesis in production, Kafka locally or on MSK."""
+
+    kind: Literal["kinesis", "kafka"] = "kinesis"
+    stream: str = "orders-events"
+    shards: int = Field(4, ge=1, le=10_000, description="shard count `setup` creates the stream with")
+    starting_position: str = "TRIM_HORIZON"
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    kafka_topic: str = "orders-events"
+    kafka_partitions: int = Field(4, ge=1, le=10_000)
+    max_records_per_partition: int = Field(
+        20_000, ge=1, description="per-trigger cap per shard or partition (backpressure)"
+    )
+    options: dict[str, str] = Field(
+        default_factory=dict,
+        description="extra reader options passed through as they are, e.g. Kafka SASL/TLS for MSK",
+    )
+
+    @field_validator("starting_position")
+    @classmethod
+    def _valid_position(cls, value: str) -> str:
+        return _parse_starting_position(value)
+
+
+class AlertsSettings(_Section):
+    """Where notifications are published."""
+
+    topic: str = "orders-pipeline-alerts"
+
+
+class SparkSettings(_Section):
+    """Spark session settings for local runs; on EMR and Glue the cluster's own settings win."""
+
+    master: str | None = "local[2]"
+    shuffle_partitions: int = Field(4, ge=1)
+    driver_memory: str | None = "2g"
+    conf: dict[str, str] = Field(default_factory=dict)
+
+
+class StreamSettings(_Section):
+    """The streaming query."""
+
+    trigger: str = "processing-time=10 seconds"
+    query_name: str = "orders-stream"
+
+    @field_validator("trigger")
+    @classmethod
+    def _valid_trigger(cls, value: str) -> str:
+        text = value.strip()
+        if text == "available-now" or (text.startswith("processing-time=") and text.split("=", 1)[1].strip()):
+            return text
+        raise ValueError(f"must be 'available-now' or 'processing-time=<duration>', got {value!r}")
+
+
+class ProducerSettings(_Section):
+    """Defaults of `orders-pipeline produce`; its command-line flags override them."""
+
+    seed: int = 7
+    events: int = Field(10_000, ge=0)
+    days: float = Field(30.0, gt=0)
+    rate: float | None = Field(None, gt=0, description="events per second; none = as fast as possible")
+    bad_fraction: float = Field(0.0, ge=0, le=1)
+    batch_size: int = Field(500, ge=1, le=500, description="records per Kinesis PutRecords call")
+
+
+class DemoSettings(_Section):
+    """What `orders-pipeline demo` generates."""
+
+    events: int = Field(20_000, ge=1)
+    days: float = Field(30.0, gt=0)
+    bad_fraction: float = Field(0.02, ge=0, le=1)
+
+
+class Settings(_Section):
+    """All settings of the pipeline."""
+
+    lake: LakeSettings = Field(default_factory=LakeSettings)
+    source: SourceSettings = Field(default_factory=SourceSettings)
+    alerts: AlertsSettings = Field(default_factory=AlertsSettings)
+    spark: SparkSettings = Field(default_factory=SparkSettings)
+    stream: StreamSettings = Field(default_factory=StreamSettings)
+    producer: ProducerSettings = Field(default_factory=ProducerSettings)
+    demo: DemoSettings = Field(default_factory=DemoSettings)
+
+    def with_overrides(self, overrides: Sequence[str]) -> Settings:
+        """A copy with ``dotted.key=value`` overrides applied and validated."""
+        raw = self.model_dump()
+        for item in overrides:
+            _apply_override(raw, item)
+        return _validate(raw, "overrides")
+
+
+class _NoTimestampLoader(yaml.SafeLoader):
+    """YAML that keeps timestamps as strings: settings values are validated by the model."""
+
+
+_NoTimestampLoader.yaml_implicit_resolvers = {
+    first: [(tag, regex) for tag, regex in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def _yaml_value(text: str) -> Any:
+    try:
+        return yaml.load(text, Loader=_NoTimestampLoader)
+    except yaml.YAMLError as exc:
+        raise SettingsError(f"cannot parse value {text!r}: {exc}") from None
+
+
+def _section_model(annotation: Any) -> type[BaseModel] | None:
+    candidates = typing.get_args(annotation) if isinstance(annotation, types.UnionType) else (annotation,)
+    for candidate in candidates:
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            return candidate
+    return None
+
+
+def _is_mapping_field(annotation: Any) -> bool:
+    return typing.get_origin(annotation) is dict
+
+
+def _apply_override(raw: dict[str, Any], item: str) -> None:
+    key, sep, value = item.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise SettingsError(f"--set needs dotted.key=value, got {item!r}")
+    parts = key.split(".")
+    model: type[BaseModel] = Settings
+    node = raw
+    for depth, part in enumerate(parts):
+        fields = model.model_fields
+        if part not in fields:
+            raise SettingsError(_unknown_key_message(".".join(parts[: depth + 1]), model, parts[:depth]))
+        annotation = fields[part].annotation
+        last = depth == len(parts) - 1
+        sub_model = _section_model(annotation)
+        if last:
+            if sub_model is not None:
+                example = next(iter(sub_model.model_fields))
+                raise SettingsError(f"{key!r} is a section; set one of its keys, e.g. {key}.{example}=...")
+            node[part] = _yaml_value(value)
+            return
+        if _is_mapping_field(annotation):
+            node.setdefault(part, {})
+            node[part][".".join(parts[depth + 1 :])] = str(_yaml_value(value))
+            return
+        if sub_model is None:
+            raise SettingsError(f"{'.'.join(parts[: depth + 1])!r} is a value, not a section (in {key!r})")
+        node = node.setdefault(part, {})
+        model = sub_model
+
+
+def _unknown_key_message(key: str, model: type[BaseModel], prefix: Sequence[str]) -> str:
+    known = [".".join([*prefix, name]) for name in model.model_fields]
+    close = difflib.get_close_matches(key, known, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else f" (known: {', '.join(known)})"
+    return f"unknown setting {key!r}{hint}"
+
+
+def _validate(raw: Mapping[str, Any], origin: str) -> Settings:
+    try:
+        return Settings.model_validate(raw)
+    except ValidationError as exc:
+        lines = []
+        for error in exc.errors():
+            loc = ".".join(str(part) for part in error["loc"])
+            if error["type"] == "extra_forbidden":
+                section = _model_at(error["loc"][:-1])
+                lines.append(_unknown_key_message(loc, section, [str(p) for p in error["loc"][:-1]]))
+            else:
+                message = error["msg"]
+                if "got" not in message:
+                    message += f" (got {error.get('input')!r})"
+                lines.append(f"setting {loc}: {message}")
+        raise SettingsError(f"invalid settings in {origin}:\n  " + "\n  ".join(lines)) from None
+
+
+def _model_at(loc: Sequence[Any]) -> type[BaseModel]:
+    model: type[BaseModel] = Settings
+    for part in loc:
+        field = model.model_fields.get(str(part))
+        sub = _section_model(field.annotation) if field else None
+        if sub is None:
+            break
+        model = sub
+    return model
+
+
+def load_settings(conf: str | Path | None = None, overrides: Sequence[str] = ()) -> Settings:
+    """Load settings from a YAML file and apply ``dotted.key=value`` overrides.
+
+    With no file named, ``conf/local.yaml`` is used when it exists (run from a checkout) and
+    the built-in defaults, which equal it, otherwise.
+    """
+    path = Path(conf) if conf is not None else DEFAULT_CONF
+    raw: Any = {}
+    if path.exists():
+        try:
+            raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_NoTimestampLoader) or {}
+        except yaml.YAMLError as exc:
+            raise SettingsError(f"cannot parse settings file {path}: {exc}") from None
+        if not isinstance(raw, dict):
+            raise SettingsError(f"settings file {path} must hold a mapping of sections, got {type(raw).__name__}")
+    elif conf is not None:
+        raise SettingsError(f"settings file not found: {path}")
+    settings = _validate(raw, str(path) if path.exists() else "defaults")
+    return settings.with_overrides(overrides) if overrides else settings

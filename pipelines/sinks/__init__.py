@@ -1,0 +1,1 @@
+"""Sinks: Delta Lake tables through delta-rs, SNS notifications."""
