@@ -167,6 +167,8 @@ _NoTimestampLoader.yaml_implicit_resolvers = {
 
 
 def _yaml_value(text: str) -> Any:
+    if not text.strip():
+        return ""
     try:
         return yaml.load(text, Loader=_NoTimestampLoader)
     except yaml.YAMLError as exc:
