@@ -14,8 +14,11 @@ def test_moto_server_answers_over_http_and_frees_its_port_when_stopped() -> None
     server = MotoServer()
     with server:
         sqs = boto3.client(
-            "sqs", endpoint_url=server.endpoint_url, region_name="us-east-1",
-            aws_access_key_id="testing", aws_secret_access_key="testing",
+            "sqs",
+            endpoint_url=server.endpoint_url,
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
         )
         sqs.create_queue(QueueName="ping")
         assert any(url.endswith("/ping") for url in sqs.list_queues()["QueueUrls"])

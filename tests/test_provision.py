@@ -40,8 +40,12 @@ def test_setup_creates_the_kafka_topic_with_its_partitions(
 ) -> None:
     settings = load_settings(
         None,
-        ["source.kind=kafka", f"source.kafka_bootstrap={kafka_broker.bootstrap}",
-         f"source.kafka_topic={unique_name}", "source.kafka_partitions=4"],
+        [
+            "source.kind=kafka",
+            f"source.kafka_bootstrap={kafka_broker.bootstrap}",
+            f"source.kafka_topic={unique_name}",
+            "source.kafka_partitions=4",
+        ],
     )
     assert any("created, 4 partitions" in line for line in provision(settings).lines)
     assert any("exists, 4 partitions" in line for line in provision(settings).lines)

@@ -89,7 +89,7 @@ def test_bad_values_fail_with_the_key_and_the_reason(override: str, message: str
 
 
 def test_override_without_equals_sign_is_rejected() -> None:
-    with pytest.raises(SettingsError, match="dotted.key=value"):
+    with pytest.raises(SettingsError, match=r"dotted\.key=value"):
         load_settings(None, ["source.kind"])
 
 
@@ -99,7 +99,9 @@ def test_a_section_cannot_be_set_as_a_value() -> None:
 
 
 def test_mapping_settings_take_dotted_keys_below_them() -> None:
-    settings = load_settings(None, ["spark.conf.spark.executor.memory=4g", "source.options.kafka.security.protocol=SSL"])
+    settings = load_settings(
+        None, ["spark.conf.spark.executor.memory=4g", "source.options.kafka.security.protocol=SSL"]
+    )
     assert settings.spark.conf == {"spark.executor.memory": "4g"}
     assert settings.source.options == {"kafka.security.protocol": "SSL"}
 
