@@ -17,6 +17,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator, Sequence
+from typing import Self
 from pathlib import Path
 
 # Credentials for the local server only; real deployments use the standard credential chain.
@@ -60,7 +61,7 @@ class _ServerProcess:
     def log_path(self) -> Path:
         return Path(self._log.name)
 
-    def start(self) -> _ServerProcess:
+    def start(self) -> Self:
         if self._process is not None:
             return self
         self._process = subprocess.Popen(
@@ -96,7 +97,7 @@ class _ServerProcess:
         text = self.log_path.read_text(encoding="utf-8", errors="replace")
         return "\n".join(text.splitlines()[-lines:])
 
-    def __enter__(self) -> _ServerProcess:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
