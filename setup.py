@@ -48,7 +48,7 @@ EXTRAS["dev"] = sorted({req for name in ("spark", "local", "test", "lint") for r
 setup(
     name="orders-pipeline",
     version="0.1.0",
-    description="Real-time order and transaction pipeline for e-commerce on AWS (Spark, Delta Lake, Kinesis/Kafka, SNS).",
+    description="Real-time order and transaction pipeline for e-commerce on AWS (Spark, Delta Lake, Kinesis, SNS).",
     long_description=(HERE / "README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
     license="Apache-2.0",

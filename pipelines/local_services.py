@@ -17,8 +17,8 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator, Sequence
-from typing import Self
 from pathlib import Path
+from typing import Self
 
 # Credentials for the local server only; real deployments use the standard credential chain.
 LOCAL_AWS_ENV = {
