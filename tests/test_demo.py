@@ -1,0 +1,30 @@
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture
+def fresh_machine_env() -> dict[str, str]:
+    """The environment of a machine where nothing was started: no AWS endpoint, no credentials."""
+    return {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
+
+
+def test_demo_runs_end_to_end_with_nothing_started_first(tmp_path: Path, fresh_machine_env: dict[str, str]) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "pipelines", "demo", "--events", "1500", "--workdir", str(tmp_path)],
+        cwd=tmp_path,
+        env=fresh_machine_env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "AWS endpoint: http://127.0.0.1:" in result.stdout
+    assert "received all 1500 records sent" in result.stdout
+    assert "demo finished" in result.stdout
