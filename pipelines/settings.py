@@ -51,6 +51,15 @@ class LakeSettings(_Section):
 
     root: str = "lake"
     checkpoints: str = "lake/_checkpoints"
+    order_lookback_days: int = Field(
+        90, ge=1, description="how far before an update's event date its order may lie (bounds the orders MERGE)"
+    )
+    compact_every: int = Field(
+        20, ge=0, description="the stream compacts the partitions it touched every N micro-batches (0 = never)"
+    )
+    vacuum_retention_hours: int = Field(
+        168, ge=24, description="`batch maintenance` deletes unreferenced files older than this"
+    )
 
     @field_validator("root", "checkpoints")
     @classmethod
@@ -74,6 +83,9 @@ class SourceSettings(_Section):
     kafka_bootstrap: str = "127.0.0.1:9092"
     kafka_topic: str = "orders-events"
     kafka_partitions: int = Field(4, ge=1, le=10_000)
+    kafka_reader: Literal["python", "native"] = Field(
+        "python", description="python = this project's 'pykafka' reader; native = Spark's 'kafka' format, where present"
+    )
     max_records_per_partition: int = Field(
         20_000, ge=1, description="per-trigger cap per shard or partition (backpressure)"
     )
@@ -137,6 +149,76 @@ class DemoSettings(_Section):
     bad_fraction: float = Field(0.02, ge=0, le=1)
 
 
+class SentimentSettings(_Section):
+    """How comments are scored (see docs/sentiment.md); labels always follow the contract's thresholds."""
+
+    scorer: Literal["vader", "comprehend", "bedrock"] = "vader"
+    max_chars: int = Field(1000, ge=1, le=100_000, description="longer comments are cut before scoring")
+    language_code: str = Field("en", description="Comprehend LanguageCode")
+    comprehend_batch_size: int = Field(25, ge=1, le=25, description="comments per BatchDetectSentiment call")
+    max_attempts: int = Field(5, ge=1, le=20, description="attempts for Comprehend documents that fail internally")
+    bedrock_model_id: str = "anthropic.claude-3-haiku-20240307-v1:0"
+    bedrock_batch_size: int = Field(20, ge=1, le=200, description="comments per InvokeModel prompt")
+    bedrock_max_tokens: int = Field(1024, ge=16)
+
+
+def _default_high_value_thresholds() -> dict[str, float]:
+    # Roughly USD 1,000 in each currency the simulator sells in.
+    return {
+        "USD": 1000.0,
+        "EUR": 900.0,
+        "GBP": 800.0,
+        "CHF": 900.0,
+        "SEK": 10000.0,
+        "PLN": 4000.0,
+        "CAD": 1350.0,
+        "AUD": 1500.0,
+        "JPY": 150000.0,
+        "INR": 80000.0,
+        "BRL": 5000.0,
+        "MXN": 17000.0,
+    }
+
+
+class NotificationSettings(_Section):
+    """Notification rules' thresholds, the once-only ledger and publishing (see docs/notifications.md)."""
+
+    enabled: bool = True
+    high_value_thresholds: dict[str, float] = Field(
+        default_factory=_default_high_value_thresholds,
+        description="order amount at or above which high_value_order fires, per currency (others: never)",
+    )
+    stalled_minutes: int = Field(60, ge=1, description="minutes after the order with no successful payment")
+    stalled_minutes_by_payment_method: dict[str, int] = Field(
+        default_factory=lambda: {"bank_transfer": 4320}, description="slower methods get their own wait"
+    )
+    stalled_exempt_payment_methods: list[str] = Field(
+        default_factory=lambda: ["cash_on_delivery"], description="methods paid after delivery: never stalled"
+    )
+    stalled_lookback_hours: int = Field(168, ge=1, description="orders older than this are not checked")
+    fraud_failure_codes: list[str] = Field(default_factory=lambda: ["fraud_suspected"])
+    fraud_failed_attempts: int = Field(3, ge=2, description="failed payments of one order that look like fraud")
+    fraud_distance_km: float = Field(1000.0, gt=0, description="order this far from every earlier one is suspect")
+    fraud_min_history_orders: int = Field(2, ge=1, description="earlier orders needed before distance counts")
+    fraud_velocity_orders: int = Field(5, ge=2, description="orders of one customer within the window")
+    fraud_velocity_minutes: int = Field(60, ge=1)
+    return_window_days: int = Field(30, ge=0, description="return window of categories not listed below")
+    return_window_days_by_category: dict[str, int] = Field(
+        default_factory=lambda: {"electronics": 14, "beauty": 14, "grocery": 7}
+    )
+    return_review_reasons: list[str] = Field(default_factory=lambda: ["other"])
+    return_review_on_bad_sentiment: bool = True
+    max_comment_chars: int = Field(500, ge=0, description="comments in notifications are cut to this length")
+    ledger_table: str = Field("orders-pipeline-notifications", description="DynamoDB table of what was sent")
+    ledger_retention_days: int = Field(400, ge=0, description="sent entries expire after this (0 = never)")
+    lease_seconds: float = Field(120.0, gt=0, description="a claimed entry another run may not take over")
+    publish_max_attempts: int = Field(5, ge=1, le=50)
+    publish_backoff_seconds: float = Field(0.5, ge=0, description="first retry delay; doubles, capped at 30 s")
+    publish_rate: float = Field(200.0, ge=0, description="messages per second at most (0 = no limit)")
+    digest_threshold: int = Field(50, ge=1, description="above this many of one type in a batch, send digests")
+    digest_size: int = Field(50, ge=1, le=500, description="notifications per digest message")
+
+
 class Settings(_Section):
     """All settings of the pipeline."""
 
@@ -147,6 +229,8 @@ class Settings(_Section):
     stream: StreamSettings = Field(default_factory=StreamSettings)
     producer: ProducerSettings = Field(default_factory=ProducerSettings)
     demo: DemoSettings = Field(default_factory=DemoSettings)
+    sentiment: SentimentSettings = Field(default_factory=SentimentSettings)
+    notifications: NotificationSettings = Field(default_factory=NotificationSettings)
 
     def with_overrides(self, overrides: Sequence[str]) -> Settings:
         """A copy with ``dotted.key=value`` overrides applied and validated."""

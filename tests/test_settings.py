@@ -3,6 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pydantic import BaseModel
 
 from pipelines.settings import Settings, SettingsError, load_settings
 
@@ -122,3 +123,20 @@ def test_settings_are_immutable_values() -> None:
     settings = Settings()
     with pytest.raises(ValueError, match="frozen"):
         settings.lake.root = "elsewhere"  # type: ignore[misc]
+
+
+def _keys(model: type[BaseModel], prefix: str = "") -> list[str]:
+    keys = []
+    for name, field in model.model_fields.items():
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            keys.extend(_keys(annotation, f"{prefix}{name}."))
+        else:
+            keys.append(f"{prefix}{name}")
+    return keys
+
+
+def test_every_settings_key_is_documented() -> None:
+    documented = (REPO / "docs" / "settings.md").read_text(encoding="utf-8")
+    missing = [key for key in _keys(Settings) if f"`{key}`" not in documented]
+    assert missing == []
