@@ -17,20 +17,19 @@ import time
 from typing import Any
 
 from pipelines.local_services import KafkaBroker, MotoServer, environment
-from pipelines.producers.kafka import consume_until_idle
-from pipelines.producers.kinesis import read_stream
 from pipelines.producing import ProduceOptions, produce
 from pipelines.provision import ensure_kafka_topic, ensure_kinesis_stream
 from pipelines.settings import Settings, load_settings
+from pipelines.stream_tools import read_kafka, read_kinesis
 
 
 def _run(settings: Settings, target: str, events: int) -> dict[str, Any]:
     report = produce(settings, ProduceOptions(events=events, target=target))  # type: ignore[arg-type]
     started = time.monotonic()
     if target == "kinesis":
-        counted = len(read_stream(settings.source.stream))
+        counted = len(read_kinesis(settings.source.stream))
     else:
-        counted = len(consume_until_idle(settings.source.kafka_bootstrap, settings.source.kafka_topic, idle_seconds=5))
+        counted = len(read_kafka(settings.source.kafka_bootstrap, settings.source.kafka_topic, idle_seconds=5))
     return {
         "target": target,
         "events": events,

@@ -9,12 +9,11 @@ import pytest
 from pipelines.cli import main
 from pipelines.local_services import KafkaBroker, MotoServer
 from pipelines.producers.jsonl import partition_key_of
-from pipelines.producers.kafka import consume_until_idle
-from pipelines.producers.kinesis import read_stream
 from pipelines.producing import ProduceError, ProduceOptions, RateLimiter, produce
 from pipelines.provision import ensure_kafka_topic, ensure_kinesis_stream
 from pipelines.settings import Settings, load_settings
 from pipelines.simulator import SimulationConfig, generate
+from pipelines.stream_tools import read_kafka, read_kinesis
 
 END = "2026-11-20T00:00:00Z"
 
@@ -38,7 +37,7 @@ def test_produce_to_kinesis_puts_every_simulated_record(moto_server: MotoServer,
     assert report.kinds["valid"] + report.kinds["late"] + report.kinds["duplicate"] < 3000
     assert "kinesis stream" in report.summary()
     assert "3000 records" in report.summary()
-    assert sorted(read_stream(unique_name)) == sorted(_expected(3000, bad_fraction=0.1))
+    assert sorted(read_kinesis(unique_name)) == sorted(_expected(3000, bad_fraction=0.1))
 
 
 def test_produce_to_kafka_delivers_every_simulated_record(kafka_broker: KafkaBroker, unique_name: str) -> None:
@@ -49,7 +48,7 @@ def test_produce_to_kafka_delivers_every_simulated_record(kafka_broker: KafkaBro
     report = produce(settings, ProduceOptions(events=3000, end_time=END))
     assert report.target == "kafka"
     assert report.sent == 3000
-    assert sorted(consume_until_idle(kafka_broker.bootstrap, unique_name)) == sorted(_expected(3000))
+    assert sorted(read_kafka(kafka_broker.bootstrap, unique_name)) == sorted(_expected(3000))
 
 
 def test_a_file_replayed_to_kinesis_arrives_byte_identical(
@@ -65,7 +64,7 @@ def test_a_file_replayed_to_kinesis_arrives_byte_identical(
     lines = path.read_bytes().split(b"\n")
     assert lines[-1] == b""
     assert len(lines) == 1501
-    arrived = sorted(read_stream(unique_name))
+    arrived = sorted(read_kinesis(unique_name))
     assert arrived == sorted((partition_key_of(line), line) for line in lines[:-1])
     # Parseable events keep their order_id as partition key, exactly as when simulated.
     keys = {data: key for key, data in arrived}
@@ -145,7 +144,7 @@ def test_100k_events_reach_kinesis_in_under_a_minute(moto_server: MotoServer, un
     ensure_kinesis_stream(unique_name, 4)
     report = produce(_settings(f"source.stream={unique_name}"), ProduceOptions(events=100_000, target="kinesis"))
     assert report.seconds < 60
-    assert len(read_stream(unique_name)) == 100_000
+    assert len(read_kinesis(unique_name)) == 100_000
 
 
 @pytest.mark.slow
@@ -154,4 +153,4 @@ def test_100k_events_reach_kafka_in_under_a_minute(kafka_broker: KafkaBroker, un
     settings = _settings(f"source.kafka_bootstrap={kafka_broker.bootstrap}", f"source.kafka_topic={unique_name}")
     report = produce(settings, ProduceOptions(events=100_000, target="kafka"))
     assert report.seconds < 60
-    assert len(consume_until_idle(kafka_broker.bootstrap, unique_name)) == 100_000
+    assert len(read_kafka(kafka_broker.bootstrap, unique_name)) == 100_000

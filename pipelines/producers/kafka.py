@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -114,40 +113,3 @@ class KafkaProducer:
             raise ProducerError(
                 f"{self._error_count} records to Kafka topic {self.topic!r} failed delivery: {'; '.join(self._errors)}"
             )
-
-
-def consume_until_idle(
-    bootstrap: str, topic: str, idle_seconds: float = 3.0, options: Mapping[str, str] | None = None
-) -> list[tuple[str, bytes]]:
-    """Every message of ``topic`` as ``(key, value)``, read until nothing arrives for ``idle_seconds``.
-
-    For checks and benchmarks. It does not stop at the high watermark: a broker whose watermark
-    lags behind its last records (the local one does) would make it miss the tail.
-    """
-    from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
-
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            **client_options(options or {}),
-            "group.id": f"orders-pipeline-readback-{time.monotonic_ns()}",
-            "enable.auto.commit": False,
-        }
-    )
-    # Assigned partitions, not a group subscription: no rebalance to wait for before reading.
-    partitions = consumer.list_topics(topic, timeout=30).topics[topic].partitions
-    consumer.assign([TopicPartition(topic, number, OFFSET_BEGINNING) for number in sorted(partitions)])
-    found: list[tuple[str, bytes]] = []
-    last = time.monotonic()
-    try:
-        while time.monotonic() - last < idle_seconds:
-            messages = consumer.consume(num_messages=10_000, timeout=0.5)
-            for message in messages:
-                if message.error() is not None:
-                    raise ProducerError(f"reading {topic!r} back failed: {message.error()}")
-                found.append(((message.key() or b"").decode("utf-8", "replace"), message.value() or b""))
-            if messages:
-                last = time.monotonic()
-    finally:
-        consumer.close()
-    return found

@@ -141,25 +141,3 @@ class KinesisProducer:
             f"gave up on {len(pending)} records to Kinesis stream {self.stream!r} after {self.max_attempts} "
             f"attempts ({summary}); nothing was dropped silently, the stream may need more shards"
         )
-
-
-def read_stream(stream: str, kinesis: Any = None) -> list[tuple[str, bytes]]:
-    """Every record of every shard as ``(partition key, data)``, read with GetRecords from TRIM_HORIZON.
-
-    For checks and benchmarks on small streams: it holds everything in memory.
-    """
-    kinesis = kinesis if kinesis is not None else aws_client("kinesis")
-    found: list[tuple[str, bytes]] = []
-    paginator = kinesis.get_paginator("list_shards")
-    for page in paginator.paginate(StreamName=stream):
-        for shard in page["Shards"]:
-            iterator = kinesis.get_shard_iterator(
-                StreamName=stream, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
-            )["ShardIterator"]
-            while iterator:
-                response = kinesis.get_records(ShardIterator=iterator, Limit=10_000)
-                found.extend((record["PartitionKey"], record["Data"]) for record in response["Records"])
-                if not response["Records"] and not response.get("MillisBehindLatest"):
-                    break
-                iterator = response.get("NextShardIterator")
-    return found

@@ -4,8 +4,9 @@ import pytest
 
 from pipelines.local_services import KafkaBroker
 from pipelines.producers import DestinationMissingError, OutRecord
-from pipelines.producers.kafka import KafkaProducer, client_options, consume_until_idle
+from pipelines.producers.kafka import KafkaProducer, client_options
 from pipelines.provision import ensure_kafka_topic
+from pipelines.stream_tools import read_kafka
 
 
 def test_a_missing_topic_is_a_clear_error(kafka_broker: KafkaBroker, unique_name: str) -> None:
@@ -21,7 +22,7 @@ def test_every_record_is_delivered_keyed_by_order_id(kafka_broker: KafkaBroker, 
     producer.send(records[1000:])
     producer.close()
     assert producer.delivered == 2500
-    assert sorted(consume_until_idle(kafka_broker.bootstrap, unique_name)) == sorted((r.key, r.data) for r in records)
+    assert sorted(read_kafka(kafka_broker.bootstrap, unique_name)) == sorted((r.key, r.data) for r in records)
 
 
 def test_only_the_client_settings_of_the_reader_options_reach_the_producer() -> None:
