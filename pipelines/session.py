@@ -25,7 +25,10 @@ MIN_JAVA = 17
 
 # Data sources register themselves here (module path, class name) so the factory need not
 # import optional client libraries until a session is built.
-DATA_SOURCES: tuple[tuple[str, str], ...] = ()
+DATA_SOURCES: tuple[tuple[str, str], ...] = (
+    ("pipelines.sources.kafka", "KafkaDataSource"),
+    ("pipelines.sources.kinesis", "KinesisDataSource"),
+)
 
 
 class JavaNotFoundError(RuntimeError):
@@ -77,6 +80,12 @@ def get_spark(app_name: str, settings: SparkSettings | None = None) -> SparkSess
     """Return the session for ``app_name``: local and small unless a cluster launched us."""
     from pyspark.sql import SparkSession
 
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        # getOrCreate would re-apply this builder's options to the running session; a job started
+        # inside another (the demo, a notebook, a test) must not reconfigure it underneath.
+        register_data_sources(active)
+        return active
     settings = settings or SparkSettings()
     builder = SparkSession.builder.appName(app_name)
     if not launched_by_spark_submit() and settings.master:

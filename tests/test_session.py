@@ -48,3 +48,21 @@ def test_local_session_is_small_utc_and_on_loopback(spark) -> None:  # type: ign
     assert conf.get("spark.ui.enabled") == "false"
     assert conf.get("spark.driver.host") == "127.0.0.1"
     assert spark.conf.get("spark.sql.shuffle.partitions") == "2"
+
+
+def test_a_job_inside_a_running_session_gets_it_unchanged(spark) -> None:  # type: ignore[no-untyped-def]
+    from pipelines.session import get_spark
+    from pipelines.settings import SparkSettings
+
+    again = get_spark("another-job", SparkSettings(shuffle_partitions=64))
+    assert again is spark
+    assert spark.conf.get("spark.sql.shuffle.partitions") == "2"
+
+
+def test_the_session_reads_both_stream_sources(spark) -> None:  # type: ignore[no-untyped-def]
+    from pipelines.sources.reader import KINESIS_FORMAT, PYTHON_KAFKA_FORMAT
+
+    for name in (KINESIS_FORMAT, PYTHON_KAFKA_FORMAT):
+        # A registered Python data source resolves its schema without reaching any stream.
+        columns = spark.readStream.format(name).option("stream", "s").option("topic", "t").load().columns
+        assert columns

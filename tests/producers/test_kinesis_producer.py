@@ -1,40 +1,14 @@
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
+from support.throttling_proxy import ThrottlingProxy
 
-from pipelines.aws.clients import client
+from pipelines.aws.clients import AwsEndpoint, client
 from pipelines.local_services import MotoServer
 from pipelines.producers import DestinationMissingError, OutRecord, ProducerError
-from pipelines.producers.kinesis import MAX_BATCH_BYTES, KinesisProducer, batches, read_stream
+from pipelines.producers.kinesis import MAX_BATCH_BYTES, KinesisProducer, batches
 from pipelines.provision import ensure_kinesis_stream
-
-
-class PartlyFailingKinesis:
-    """The real moto client, except that the first ``failing_calls`` PutRecords calls accept only every
-    other record and report the rest as throttled, the way Kinesis answers a hot shard."""
-
-    def __init__(self, failing_calls: int, code: str = "ProvisionedThroughputExceededException") -> None:
-        self.real = client("kinesis")
-        self.failing_calls = failing_calls
-        self.code = code
-        self.calls: list[int] = []
-
-    def describe_stream_summary(self, **kwargs: Any) -> Any:
-        return self.real.describe_stream_summary(**kwargs)
-
-    def put_records(self, StreamName: str, Records: list[dict[str, Any]]) -> dict[str, Any]:
-        self.calls.append(len(Records))
-        if len(self.calls) > self.failing_calls:
-            return self.real.put_records(StreamName=StreamName, Records=Records)
-        accepted = Records[::2]
-        response = self.real.put_records(StreamName=StreamName, Records=accepted) if accepted else {"Records": []}
-        results: list[dict[str, Any]] = []
-        done = iter(response["Records"])
-        for index in range(len(Records)):
-            results.append(next(done) if index % 2 == 0 else {"ErrorCode": self.code, "ErrorMessage": "Rate exceeded"})
-        return {"FailedRecordCount": len(Records) - len(accepted), "Records": results}
+from pipelines.stream_tools import read_kinesis
 
 
 def _records(count: int, prefix: str = "ord") -> list[OutRecord]:
@@ -67,31 +41,34 @@ def test_records_arrive_with_the_order_id_as_partition_key(moto_server: MotoServ
     producer = KinesisProducer(unique_name, batch_size=300)
     producer.send(records)
     producer.close()
-    assert sorted(read_stream(unique_name)) == sorted((r.key, r.data) for r in records)
+    assert sorted(read_kinesis(unique_name)) == sorted((r.key, r.data) for r in records)
 
 
 def test_partially_failed_records_are_retried_until_every_one_arrives_once(
     moto_server: MotoServer, unique_name: str
 ) -> None:
     ensure_kinesis_stream(unique_name, 2)
-    flaky = PartlyFailingKinesis(failing_calls=3)
     sleeps: list[float] = []
-    producer = KinesisProducer(unique_name, kinesis=flaky, sleep=sleeps.append)
     records = _records(700)
-    producer.send(records)
-    assert flaky.calls == [500, 250, 125, 62, 200]
+    with ThrottlingProxy(moto_server.endpoint_url, throttle_period=0, partial_put_calls=3) as proxy:
+        kinesis = client("kinesis", AwsEndpoint(region="us-east-1", endpoint_url=proxy.endpoint_url))
+        producer = KinesisProducer(unique_name, kinesis=kinesis, sleep=sleeps.append)
+        producer.send(records)
+    # 500 -> 250 refused -> 125 -> 62 (retries of the first batch), then the second batch of 200 whole.
+    assert proxy.put_records_calls == [500, 250, 125, 62, 200]
     assert producer.retried_records == 250 + 125 + 62
     assert len(sleeps) == 3
     assert sleeps[0] < sleeps[2]
-    assert sorted(read_stream(unique_name)) == sorted((r.key, r.data) for r in records)
+    assert sorted(read_kinesis(unique_name)) == sorted((r.key, r.data) for r in records)
 
 
 def test_gives_up_with_a_clear_error_after_a_bounded_number_of_attempts(
     moto_server: MotoServer, unique_name: str
 ) -> None:
     ensure_kinesis_stream(unique_name, 1)
-    flaky = PartlyFailingKinesis(failing_calls=1000)
-    producer = KinesisProducer(unique_name, kinesis=flaky, max_attempts=4, sleep=lambda _: None)
-    with pytest.raises(ProducerError, match=r"gave up on 1 records .* after 4 attempts .*ProvisionedThroughput"):
-        producer.send(_records(16))
-    assert flaky.calls == [16, 8, 4, 2]
+    with ThrottlingProxy(moto_server.endpoint_url, throttle_period=0, partial_put_calls=1000) as proxy:
+        kinesis = client("kinesis", AwsEndpoint(region="us-east-1", endpoint_url=proxy.endpoint_url))
+        producer = KinesisProducer(unique_name, kinesis=kinesis, max_attempts=4, sleep=lambda _: None)
+        with pytest.raises(ProducerError, match=r"gave up on 1 records .* after 4 attempts .*ProvisionedThroughput"):
+            producer.send(_records(16))
+    assert proxy.put_records_calls == [16, 8, 4, 2]
