@@ -1,0 +1,113 @@
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import pyarrow as pa
+from chispa import assert_df_equality
+from deltalake import DeltaTable
+from pyspark.sql import DataFrame, SparkSession
+
+from pipelines.lake import Lake
+from pipelines.local_services import MotoServer
+from pipelines.provision import ensure_bucket
+from pipelines.schemas import PAYMENTS_TABLE, SILVER_PAYMENTS
+from pipelines.settings import LakeSettings
+from pipelines.sinks.delta import append, collect_append, file_stats
+
+UTC = dt.UTC
+
+
+def _payments(spark: SparkSession, batch_id: int = 0) -> DataFrame:
+    def row(event_id: str, day: int, amount: float) -> tuple[object, ...]:
+        when = dt.datetime(2026, 11, day, 10, tzinfo=UTC)
+        return (event_id, "o1", "t1", amount, "EUR", "card", "succeeded", None, when, "stripe", batch_id, when.date())
+
+    return spark.createDataFrame([row("e1", 20, 10.0), row("e2", 20, 12.5), row("e3", 21, 7.0)], SILVER_PAYMENTS)
+
+
+def test_the_same_batch_appended_twice_is_committed_once(spark: SparkSession, tmp_path: Path) -> None:
+    lake = Lake(str(tmp_path))
+    lake.ensure_table(PAYMENTS_TABLE)
+    rows = _payments(spark)
+
+    first = append(lake, PAYMENTS_TABLE, rows, "app", 0)
+    again = append(lake, PAYMENTS_TABLE, rows, "app", 0)
+
+    assert (first.committed, first.rows, first.files) == (True, 3, 2)  # one file per event_date
+    assert not again.committed
+    table = lake.table(PAYMENTS_TABLE)
+    assert table.version() == 1
+    assert table.transaction_version("app") == 0
+    assert_df_equality(lake.read(spark, PAYMENTS_TABLE), rows, ignore_row_order=True)
+
+
+def test_a_later_batch_is_appended_and_an_older_one_is_skipped(spark: SparkSession, tmp_path: Path) -> None:
+    lake = Lake(str(tmp_path))
+    lake.ensure_table(PAYMENTS_TABLE)
+    append(lake, PAYMENTS_TABLE, _payments(spark, 3), "app", 3)
+
+    assert append(lake, PAYMENTS_TABLE, _payments(spark, 4), "app", 4).committed
+    assert not append(lake, PAYMENTS_TABLE, _payments(spark, 2), "app", 2).committed
+    assert append(lake, PAYMENTS_TABLE, _payments(spark, 2), "other-app", 2).committed
+    assert lake.table(PAYMENTS_TABLE).version() == 3
+
+
+def test_add_actions_carry_partition_values_and_statistics(spark: SparkSession, tmp_path: Path) -> None:
+    lake = Lake(str(tmp_path))
+    lake.ensure_table(PAYMENTS_TABLE)
+    append(lake, PAYMENTS_TABLE, _payments(spark), "app", 0)
+
+    actions = pa.table(lake.table(PAYMENTS_TABLE).get_add_actions(flatten=True)).to_pylist()
+
+    by_date = {a["partition.event_date"]: a for a in actions}
+    assert set(by_date) == {dt.date(2026, 11, 20), dt.date(2026, 11, 21)}
+    first = by_date[dt.date(2026, 11, 20)]
+    assert first["num_records"] == 2
+    assert (first["min.amount"], first["max.amount"]) == (10.0, 12.5)
+    assert first["null_count.failure_code"] == 2
+    assert first["path"].startswith("event_date=2026-11-20/")
+
+
+def test_file_stats_skip_long_strings_and_write_utc_timestamps() -> None:
+    data = pa.table(
+        {
+            "s": pa.array(["a", "x" * 100]),
+            "t": pa.array([dt.datetime(2026, 11, 2, 13, 3, 11, 250000, tzinfo=UTC), None], pa.timestamp("us", "UTC")),
+        }
+    )
+
+    stats = json.loads(file_stats(data))
+
+    assert stats == {
+        "numRecords": 2,
+        "minValues": {"t": "2026-11-02T13:03:11.250Z"},
+        "maxValues": {"t": "2026-11-02T13:03:11.250Z"},
+        "nullCount": {"s": 0, "t": 1},
+    }
+
+
+def test_appends_work_the_same_on_s3(spark: SparkSession, moto_server: MotoServer, unique_name: str) -> None:
+    ensure_bucket(unique_name)
+    lake = Lake.from_settings(LakeSettings(root=f"s3://{unique_name}/lake"))
+    assert lake.storage_options()["AWS_ENDPOINT_URL"] == moto_server.endpoint_url
+    lake.ensure_table(PAYMENTS_TABLE)
+    rows = _payments(spark)
+
+    assert append(lake, PAYMENTS_TABLE, rows, "app", 0).committed
+    assert not append(lake, PAYMENTS_TABLE, rows, "app", 0).committed
+
+    table = DeltaTable(lake.uri(PAYMENTS_TABLE), storage_options=lake.storage_options())
+    assert table.version() == 1
+    assert_df_equality(lake.read(spark, PAYMENTS_TABLE), rows, ignore_row_order=True)
+
+
+def test_the_collect_to_driver_alternative_writes_the_same_rows(spark: SparkSession, tmp_path: Path) -> None:
+    lake = Lake(str(tmp_path))
+    lake.ensure_table(PAYMENTS_TABLE)
+    rows = _payments(spark)
+
+    assert collect_append(lake, PAYMENTS_TABLE, rows, "app", 0).committed
+    assert not collect_append(lake, PAYMENTS_TABLE, rows, "app", 0).committed
+    assert_df_equality(lake.read(spark, PAYMENTS_TABLE), rows, ignore_row_order=True)

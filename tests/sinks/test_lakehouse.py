@@ -1,0 +1,175 @@
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+from deltalake import write_deltalake
+from lakehouse_traps import Record, actual_tables, build_traps, expected_tables
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F  # noqa: N812 - the usual PySpark alias
+
+from pipelines.lake import Lake, arrow_schema
+from pipelines.schemas import BRONZE_TABLE, ORDERS_TABLE, RAW, SILVER_ORDERS, TABLES
+from pipelines.sinks.lakehouse import LakehouseWriter
+
+
+class SimulatedCrashError(RuntimeError):
+    """Stands for the driver dying between two commits."""
+
+
+class CrashBeforeOrders(LakehouseWriter):
+    """A writer that dies after the silver event tables are committed, before silver/orders."""
+
+    def merge_orders(self, accepted: DataFrame, batch_id: int):  # type: ignore[no-untyped-def]
+        raise SimulatedCrashError(f"crash in batch {batch_id}")
+
+
+def _batch(spark: SparkSession, records: list[Record], shard: str) -> DataFrame:
+    rows = [(r.data, r.ingested_at, "orders", shard, str(i).zfill(6), None, None, None) for i, r in enumerate(records)]
+    return spark.createDataFrame(rows, RAW)
+
+
+def _versions(lake: Lake) -> dict[str, int]:
+    return {table: lake.table(table).version() for table in TABLES}
+
+
+def test_two_batches_of_traps_give_exactly_the_silver_tables_the_contract_implies(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    traps = build_traps()
+    lake = Lake(str(tmp_path))
+    lake.ensure_tables()
+    writer = LakehouseWriter(lake, "orders-stream")
+
+    for batch_id, run in enumerate(traps.runs):
+        writer(_batch(spark, run, f"shard-{batch_id}"), batch_id)
+
+    assert actual_tables(lake) == expected_tables(traps.records)
+    assert lake.read_arrow(BRONZE_TABLE).num_rows == len(traps.records)
+
+    # A replay of both batches (a restart from an older checkpoint) changes nothing.
+    before = _versions(lake)
+    for batch_id, run in enumerate(traps.runs):
+        writer(_batch(spark, run, f"shard-{batch_id}"), batch_id)
+    assert _versions(lake) == before
+
+
+def test_a_crash_between_commits_neither_loses_nor_duplicates_rows(spark: SparkSession, tmp_path: Path) -> None:
+    traps = build_traps()
+    lake = Lake(str(tmp_path))
+    lake.ensure_tables()
+    first = _batch(spark, traps.runs[0], "shard-0")
+    second = _batch(spark, traps.runs[1], "shard-1")
+    LakehouseWriter(lake, "orders-stream")(first, 0)
+
+    with pytest.raises(SimulatedCrashError):
+        CrashBeforeOrders(lake, "orders-stream")(second, 1)
+    assert lake.table("silver/orders").transaction_version("orders-stream") == 0
+    # Spark re-runs batch 1 after the restart.
+    LakehouseWriter(lake, "orders-stream")(second, 1)
+
+    assert actual_tables(lake) == expected_tables(traps.records)
+    assert lake.read_arrow(BRONZE_TABLE).num_rows == len(traps.records)
+
+
+def _write_raw_lines(folder: Path, name: str, records: list[Record], shard: str) -> None:
+    lines = [
+        json.dumps(
+            {
+                "data": base64.b64encode(r.data).decode("ascii"),
+                "ingested_at": r.ingested_at.isoformat(),
+                "stream": "orders",
+                "shard_id": shard,
+                "sequence_number": str(i).zfill(6),
+            }
+        )
+        for i, r in enumerate(records)
+    ]
+    staging = folder.parent / f".{name}"
+    staging.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    staging.rename(folder / name)  # appear whole to the file source
+
+
+def _run_file_stream(spark: SparkSession, folder: Path, checkpoint: Path, writer: LakehouseWriter) -> None:
+    schema = "data STRING, ingested_at TIMESTAMP, stream STRING, shard_id STRING, sequence_number STRING"
+    source = spark.readStream.schema(schema).option("maxFilesPerTrigger", 1).json(str(folder))
+    raw = source.select(
+        F.unbase64("data").alias("data"),
+        "ingested_at",
+        "stream",
+        "shard_id",
+        "sequence_number",
+        F.lit(None).cast("string").alias("topic"),
+        F.lit(None).cast("int").alias("partition"),
+        F.lit(None).cast("long").alias("offset"),
+    )
+    query = (
+        raw.writeStream.foreachBatch(writer)
+        .option("checkpointLocation", str(checkpoint))
+        .trigger(availableNow=True)
+        .start()
+    )
+    query.awaitTermination(600)
+    assert query.exception() is None
+
+
+def test_a_streaming_query_with_a_restart_writes_the_traps_exactly_once(spark: SparkSession, tmp_path: Path) -> None:
+    traps = build_traps()
+    folder, checkpoint = tmp_path / "incoming", tmp_path / "checkpoint"
+    folder.mkdir()
+    lake = Lake(str(tmp_path / "lake"))
+    lake.ensure_tables()
+
+    _write_raw_lines(folder, "run-0.json", traps.runs[0], "shard-0")
+    _run_file_stream(spark, folder, checkpoint, LakehouseWriter(lake, "orders-stream"))
+    _write_raw_lines(folder, "run-1.json", traps.runs[1], "shard-1")
+    # A new query on the same checkpoint: the restart picks up only the new file.
+    restarted = LakehouseWriter(lake, "orders-stream")
+    _run_file_stream(spark, folder, checkpoint, restarted)
+
+    assert [report.batch_id for report in restarted.reports] == [1]
+    assert actual_tables(lake) == expected_tables(traps.records)
+    assert lake.read_arrow(BRONZE_TABLE).num_rows == len(traps.records)
+
+
+def test_the_orders_merge_reads_only_the_partitions_an_update_can_touch(spark: SparkSession, tmp_path: Path) -> None:
+    lake = Lake(str(tmp_path))
+    lake.ensure_tables()
+    schema = arrow_schema(SILVER_ORDERS)
+    for day in range(1, 21):
+        when = dt.datetime(2026, 10, day, 8, tzinfo=dt.UTC)
+        row = dict.fromkeys(schema.names) | {
+            "order_id": f"o{day}",
+            "order_time": when,
+            "order_date": when.date(),
+            "status": "created",
+            "event_id": f"e{day}",
+        }
+        write_deltalake(lake.uri(ORDERS_TABLE), pa.Table.from_pylist([row], schema=schema), mode="append")
+    update = {
+        "event_id": "u19",
+        "event_type": "update_order",
+        "event_time": "2026-10-19T12:00:00Z",
+        "source": "wms",
+        "order_id": "o19",
+        "status": "packed",
+    }
+    record = Record(json.dumps(update).encode(), dt.datetime(2026, 10, 19, 12, tzinfo=dt.UTC))
+    writer = LakehouseWriter(lake, "orders-stream", order_lookback_days=2)
+
+    writer(_batch(spark, [record], "shard-0"), 0)
+
+    result = writer.reports[0].results[-1]
+    assert result.table == ORDERS_TABLE
+    assert result.metrics["num_target_rows_updated"] == 1
+    assert result.metrics["num_target_files_scanned"] <= 4  # 2026-10-17 .. 2026-10-20
+    assert result.metrics["num_target_files_skipped_during_scan"] >= 16
+    statuses = {
+        r["order_id"]: r["status"] for r in lake.read_arrow(ORDERS_TABLE, columns=["order_id", "status"]).to_pylist()
+    }
+    assert statuses["o19"] == "packed"
+    assert statuses["o18"] == "created"
