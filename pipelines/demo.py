@@ -81,11 +81,57 @@ def _count_stream(ctx: DemoContext) -> list[str]:
     return [f"{where} received all {arrived} records sent"]
 
 
-# Every stage that exists, in order. Later layers append theirs (stream, batch jobs, report).
+def _stream(ctx: DemoContext) -> list[str]:
+    from jobs.stream import run as run_stream
+    from pipelines.lake import Lake
+    from pipelines.schemas import BRONZE_TABLE, TABLES
+
+    run_stream(ctx.settings, trigger="available-now")
+    lake = Lake.from_settings(ctx.settings.lake)
+    counts = {table: lake.table(table).count() for table in TABLES}
+    expected = ctx.records_before + ctx.produced
+    if counts[BRONZE_TABLE] != expected:
+        raise RuntimeError(f"{BRONZE_TABLE} holds {counts[BRONZE_TABLE]} rows, {expected} records were on the stream")
+    width = max(len(table) for table in counts)
+    return [f"{table:<{width}}  {count:>8,} rows" for table, count in counts.items()]
+
+
+def _notifications_summary(ctx: DemoContext) -> list[str]:
+    from pipelines.notifications.ledger import Ledger
+
+    summary = Ledger(ctx.settings.notifications.ledger_table).summary()
+    if not summary:
+        return ["no notifications"]
+    width = max(len(kind) for kind, _ in summary)
+    return [f"{kind:<{width}}  {state:<8} {count:>6,}" for (kind, state), count in sorted(summary.items())]
+
+
+def _notifications(ctx: DemoContext) -> list[str]:
+    return [f"SNS topic {ctx.settings.alerts.topic}, by type and state:", *_notifications_summary(ctx)]
+
+
+def _stalled(ctx: DemoContext) -> list[str]:
+    from jobs.notify_stalled import run as check_stalled
+
+    report = check_stalled(ctx.settings)
+    return [f"order_stalled check: {report.sent} sent, {report.retried} retried, {report.pending} pending"]
+
+
+def _maintenance(ctx: DemoContext) -> list[str]:
+    from jobs.maintenance import run as maintain
+
+    return maintain(ctx.settings)
+
+
+# Every stage that exists, in order.
 STEPS: list[tuple[str, Step]] = [
     ("setup: stream, bucket, topic, tables", _setup),
     ("produce: simulated events from the integrations", _produce),
     ("check: every sent record is on the stream", _count_stream),
+    ("stream: drain the stream into bronze, quarantine and silver (available-now)", _stream),
+    ("notifications: what the committed batches sent to SNS", _notifications),
+    ("batch stalled: orders with no successful payment in time", _stalled),
+    ("batch maintenance: compaction, checkpoints, vacuum", _maintenance),
 ]
 
 

@@ -6,16 +6,12 @@ Every step first looks at what exists, so running it again changes nothing.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from botocore.exceptions import ClientError
 
 from pipelines.aws.clients import client
 from pipelines.settings import Settings
-
-# Later layers (the lakehouse tables, for one) add their own idempotent steps here.
-EXTRA_STEPS: list[Callable[[Settings], str]] = []
 
 
 class ProvisionError(RuntimeError):
@@ -134,6 +130,10 @@ def provision(settings: Settings) -> ProvisionReport:
                 report.add(ensure_bucket(checkpoint_bucket))
     report.topic_arn = ensure_sns_topic(settings.alerts.topic)
     report.add(f"sns topic: {report.topic_arn}")
-    for step in EXTRA_STEPS:
-        report.add(step(settings))
+    # Imported here so that the producer side (setup of a stream or topic only) stays light.
+    from pipelines.lake import ensure_lake_step
+    from pipelines.notifications.ledger import ensure_ledger
+
+    report.add(ensure_ledger(settings.notifications.ledger_table))
+    report.add(ensure_lake_step(settings))
     return report

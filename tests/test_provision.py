@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 from confluent_kafka.admin import AdminClient
 
 from pipelines.aws.clients import client
@@ -16,10 +18,16 @@ def test_setup_creates_stream_bucket_and_topic_and_is_safe_to_repeat(moto_server
             "source.shards=3",
             f"lake.root=s3://{unique_name}/lake",
             f"alerts.topic={unique_name}-alerts",
+            f"notifications.ledger_table={unique_name}-ledger",
         ],
     )
     first = provision(settings)
     second = provision(settings)
+
+    assert any(line.endswith("7 tables created, 0 existed") for line in first.lines), first.lines
+    assert any(line.endswith("0 tables created, 7 existed") for line in second.lines), second.lines
+    ledger = client("dynamodb").describe_table(TableName=f"{unique_name}-ledger")["Table"]
+    assert ledger["TableStatus"] == "ACTIVE"
 
     assert any("created, 3 open shards" in line for line in first.lines)
     assert any("exists, 3 open shards" in line for line in second.lines)
@@ -36,11 +44,12 @@ def test_setup_creates_stream_bucket_and_topic_and_is_safe_to_repeat(moto_server
 
 
 def test_setup_creates_the_kafka_topic_with_its_partitions(
-    moto_server: MotoServer, kafka_broker: KafkaBroker, unique_name: str
+    moto_server: MotoServer, kafka_broker: KafkaBroker, unique_name: str, tmp_path: Path
 ) -> None:
     settings = load_settings(
         None,
         [
+            f"lake.root={tmp_path / 'lake'}",
             "source.kind=kafka",
             f"source.kafka_bootstrap={kafka_broker.bootstrap}",
             f"source.kafka_topic={unique_name}",

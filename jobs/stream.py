@@ -1,0 +1,145 @@
+"""The streaming job: source -> bronze -> validation -> quarantine | silver -> silver/orders.
+
+Usage on EMR 8 (the project installed on the cluster, e.g. by a bootstrap action)::
+
+    spark-submit --deploy-mode cluster jobs/stream.py --conf conf/emr.yaml \\
+        --set lake.root=s3://my-lake/orders --set lake.checkpoints=s3://my-lake/_checkpoints
+
+On Glue 6 (a Spark streaming job whose script is this file; ``--additional-python-modules``
+installs the project wheel)::
+
+    --conf conf/glue.yaml --set lake.root=s3://my-lake/orders --trigger available-now
+
+Locally: ``orders-pipeline stream [--trigger available-now]``. The checkpoint lives under
+``lake.checkpoints`` (a Spark/Hadoop path: a local folder, or ``s3://`` where the cluster's
+filesystem handles S3, as EMRFS and Glue do); the lake itself is written through delta-rs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from pipelines.aws.clients import AwsEndpoint
+from pipelines.lake import Lake
+from pipelines.notifications.delivery import Notifier
+from pipelines.notifications.ledger import ensure_ledger
+from pipelines.settings import Settings, load_settings
+from pipelines.sinks.lakehouse import AfterCommit, LakehouseWriter
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+    from pyspark.sql.streaming import StreamingQuery
+
+log = logging.getLogger(__name__)
+
+
+def checkpoint_location(settings: Settings) -> str:
+    """Where the query's checkpoint lives: one folder per query name under ``lake.checkpoints``."""
+    return f"{settings.lake.checkpoints.rstrip('/')}/{settings.stream.query_name}"
+
+
+def notifications_hook(settings: Settings, lake: Lake, notifier: Notifier) -> AfterCommit:
+    """What runs after every table of a batch is committed: the notification rules and their delivery."""
+    from pipelines.notifications.lake import LakeNotifications
+
+    return LakeNotifications(lake, settings.notifications, notifier)
+
+
+def lakehouse_writer(
+    settings: Settings, endpoint: AwsEndpoint, after_commit: AfterCommit | None = None
+) -> LakehouseWriter:
+    """The foreachBatch writer of ``settings``, with comment sentiment plugged in."""
+    from pipelines.sentiment import scorer_from_settings
+    from pipelines.transforms.sentiment import with_sentiment
+
+    lake = Lake.from_settings(settings.lake, endpoint)
+    if after_commit is None:
+        after_commit = notifications_hook(
+            settings, lake, Notifier.from_settings(settings.notifications, settings.alerts, endpoint)
+        )
+    return LakehouseWriter(
+        lake=lake,
+        app_id=settings.stream.query_name,
+        sentiment=with_sentiment(scorer=scorer_from_settings(settings.sentiment, endpoint)),
+        order_lookback_days=settings.lake.order_lookback_days,
+        compact_every=settings.lake.compact_every,
+        after_commit=after_commit,
+    )
+
+
+def start(
+    spark: SparkSession,
+    settings: Settings,
+    trigger: str | None = None,
+    writer: LakehouseWriter | None = None,
+) -> StreamingQuery:
+    """Start the query of ``settings`` (tables created first when missing); ``trigger`` overrides stream.trigger."""
+    from pipelines.notifications.stream import alert_on_failure
+    from pipelines.sources.reader import open_stream
+
+    endpoint = AwsEndpoint.from_environment()
+    chosen = (trigger or settings.stream.trigger).strip()
+    available_now = chosen == "available-now"
+    writer = writer or lakehouse_writer(settings, endpoint)
+    writer.lake.ensure_tables()
+    ensure_ledger(settings.notifications.ledger_table, endpoint)
+    notifier = Notifier.from_settings(settings.notifications, settings.alerts, endpoint)
+    source = open_stream(spark, settings.source, endpoint, available_now=available_now)
+    stream = (
+        source.writeStream.queryName(settings.stream.query_name)
+        .option("checkpointLocation", checkpoint_location(settings))
+        # A failing batch publishes pipeline_failure before its error stops the query.
+        .foreachBatch(alert_on_failure(writer, notifier, settings.stream.query_name))
+    )
+    if available_now:
+        stream = stream.trigger(availableNow=True)
+    else:
+        stream = stream.trigger(processingTime=chosen.split("=", 1)[1].strip())
+    return stream.start()
+
+
+def run(settings: Settings, trigger: str | None = None) -> int:
+    """Run the streaming job until it stops (available-now: until the source is drained)."""
+    from pipelines.notifications.stream import FailureListener
+    from pipelines.session import get_spark
+    from pipelines.sources.reader import run_available_now
+
+    spark = get_spark(settings.stream.query_name, settings.spark)
+    notifier = Notifier.from_settings(settings.notifications, settings.alerts, AwsEndpoint.from_environment())
+    # A query that dies for any reason outside a batch (source errors, checkpoint trouble) is reported too.
+    spark.streams.addListener(FailureListener(notifier))
+    chosen = (trigger or settings.stream.trigger).strip()
+    log.info(
+        "stream %s starting (trigger %s, checkpoint %s)",
+        settings.stream.query_name,
+        chosen,
+        checkpoint_location(settings),
+    )
+    if chosen == "available-now":
+        batches = run_available_now(spark, lambda: start(spark, settings, chosen))
+        log.info("stream %s drained what was there (micro-batches run: %d)", settings.stream.query_name, batches)
+        return 0
+    start(spark, settings, chosen).awaitTermination()
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """spark-submit entry point: ``jobs/stream.py [--conf FILE] [--set k=v ...] [--trigger T]``."""
+    parser = argparse.ArgumentParser(prog="stream", description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--conf", metavar="FILE")
+    parser.add_argument("--set", metavar="KEY=VALUE", action="append", dest="overrides", default=[])
+    parser.add_argument("--trigger", help="'available-now' or 'processing-time=<duration>'")
+    args, _ = parser.parse_known_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = load_settings(args.conf, args.overrides)
+    if args.trigger:
+        settings = settings.with_overrides([f"stream.trigger={args.trigger}"])
+    return run(settings)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
