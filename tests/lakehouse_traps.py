@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -217,8 +218,12 @@ def accepted_events(records: list[Record]) -> list[dict[str, Any]]:
     return list(seen.values())
 
 
-def expected_tables(records: list[Record]) -> dict[str, set[tuple[Any, ...]]]:
-    """The silver and quarantine rows the contract implies, as sets of tuples (key columns only)."""
+def expected_tables(records: list[Record]) -> dict[str, Counter[tuple[Any, ...]]]:
+    """The silver and quarantine rows the contract implies, each once (key columns only)."""
+    return {table: Counter(rows) for table, rows in _expected_rows(records).items()}
+
+
+def _expected_rows(records: list[Record]) -> dict[str, set[tuple[Any, ...]]]:
     events = accepted_events(records)
     by_type: dict[str, list[dict[str, Any]]] = {}
     for event in events:
@@ -272,16 +277,19 @@ COMPARED: dict[str, tuple[str, ...]] = {
 }
 
 
-def actual_tables(lake: Any) -> dict[str, set[tuple[Any, ...]]]:
-    """The same views read back from the lake (``pipelines.lake.Lake``) through delta-rs."""
-    out: dict[str, set[tuple[Any, ...]]] = {}
+def actual_tables(lake: Any) -> dict[str, Counter[tuple[Any, ...]]]:
+    """The same views read back from the lake (``pipelines.lake.Lake``) through delta-rs.
+
+    Counted, not collected into sets, so that a row written twice shows up as a difference.
+    """
+    out: dict[str, Counter[tuple[Any, ...]]] = {}
     for table, columns in COMPARED.items():
         rows = lake.read_arrow(table, columns=list(columns)).to_pylist()
-        values = set()
+        values: Counter[tuple[Any, ...]] = Counter()
         for row in rows:
             if table == "quarantine/order_events":
-                values.add((row["raw_bytes"], frozenset(row["reasons"])))
+                values[(row["raw_bytes"], frozenset(row["reasons"]))] += 1
             else:
-                values.add(tuple(row[c] for c in columns))
+                values[tuple(row[c] for c in columns)] += 1
         out[table] = values
     return out

@@ -3,7 +3,6 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-import pytest
 from lakehouse_traps import Record, actual_tables, build_traps, expected_tables
 from pyspark.sql import SparkSession
 
@@ -71,7 +70,6 @@ def test_traps_through_kinesis_into_an_s3_lake_over_two_runs_match_the_contract(
     _traps_through_kinesis(spark, tmp_path, unique_name, f"s3://{unique_name}/lake")
 
 
-@pytest.mark.slow
 def test_traps_through_kinesis_into_a_folder_lake_over_two_runs_match_the_contract(
     spark: SparkSession, moto_server: MotoServer, tmp_path: Path, unique_name: str
 ) -> None:
