@@ -52,7 +52,7 @@ log = logging.getLogger(__name__)
 
 FORMAT_NAME = "pykinesis"
 
-SCHEMA = StructType(
+KINESIS_SCHEMA = StructType(
     [
         StructField("data", BinaryType(), False),
         StructField("stream", StringType(), False),
@@ -643,7 +643,7 @@ class KinesisDataSource(DataSource):
         return FORMAT_NAME
 
     def schema(self) -> StructType:
-        return SCHEMA
+        return KINESIS_SCHEMA
 
     def streamReader(self, schema: StructType) -> DataSourceStreamReader:
         return KinesisStreamReader(KinesisOptions.parse(self.options))
