@@ -42,25 +42,24 @@ def checkpoint_location(settings: Settings) -> str:
     return f"{settings.lake.checkpoints.rstrip('/')}/{settings.stream.query_name}"
 
 
-def notifications_hook(settings: Settings, lake: Lake, notifier: Notifier) -> AfterCommit:
-    """What runs after every table of a batch is committed: the notification rules and their delivery."""
-    from pipelines.notifications.lake import LakeNotifications
-
-    return LakeNotifications(lake, settings.notifications, notifier)
-
-
 def lakehouse_writer(
-    settings: Settings, endpoint: AwsEndpoint, after_commit: AfterCommit | None = None
+    settings: Settings,
+    endpoint: AwsEndpoint,
+    after_commit: AfterCommit | None = None,
+    notifier: Notifier | None = None,
 ) -> LakehouseWriter:
-    """The foreachBatch writer of ``settings``, with comment sentiment plugged in."""
+    """The foreachBatch writer of ``settings``: comment sentiment, then notifications after every commit.
+
+    ``after_commit`` replaces the notification rules (tests); ``notifier`` is the job's one notifier.
+    """
+    from pipelines.notifications.lake import LakeNotifications
     from pipelines.sentiment import scorer_from_settings
     from pipelines.transforms.sentiment import with_sentiment
 
     lake = Lake.from_settings(settings.lake, endpoint)
     if after_commit is None:
-        after_commit = notifications_hook(
-            settings, lake, Notifier.from_settings(settings.notifications, settings.alerts, endpoint)
-        )
+        notifier = notifier or Notifier.from_settings(settings.notifications, settings.alerts, endpoint)
+        after_commit = LakeNotifications(lake, settings.notifications, notifier)
     return LakehouseWriter(
         lake=lake,
         app_id=settings.stream.query_name,
@@ -76,6 +75,7 @@ def start(
     settings: Settings,
     trigger: str | None = None,
     writer: LakehouseWriter | None = None,
+    notifier: Notifier | None = None,
 ) -> StreamingQuery:
     """Start the query of ``settings`` (tables created first when missing); ``trigger`` overrides stream.trigger."""
     from pipelines.notifications.stream import alert_on_failure
@@ -84,10 +84,10 @@ def start(
     endpoint = AwsEndpoint.from_environment()
     chosen = (trigger or settings.stream.trigger).strip()
     available_now = chosen == "available-now"
-    writer = writer or lakehouse_writer(settings, endpoint)
+    notifier = notifier or Notifier.from_settings(settings.notifications, settings.alerts, endpoint)
+    writer = writer or lakehouse_writer(settings, endpoint, notifier=notifier)
     writer.lake.ensure_tables()
     ensure_ledger(settings.notifications.ledger_table, endpoint)
-    notifier = Notifier.from_settings(settings.notifications, settings.alerts, endpoint)
     source = open_stream(spark, settings.source, endpoint, available_now=available_now)
     stream = (
         source.writeStream.queryName(settings.stream.query_name)
@@ -109,7 +109,8 @@ def run(settings: Settings, trigger: str | None = None) -> int:
     from pipelines.sources.reader import run_available_now
 
     spark = get_spark(settings.stream.query_name, settings.spark)
-    notifier = Notifier.from_settings(settings.notifications, settings.alerts, AwsEndpoint.from_environment())
+    endpoint = AwsEndpoint.from_environment()
+    notifier = Notifier.from_settings(settings.notifications, settings.alerts, endpoint)
     # A query that dies for any reason outside a batch (source errors, checkpoint trouble) is reported too.
     spark.streams.addListener(FailureListener(notifier))
     chosen = (trigger or settings.stream.trigger).strip()
@@ -119,11 +120,13 @@ def run(settings: Settings, trigger: str | None = None) -> int:
         chosen,
         checkpoint_location(settings),
     )
+    # One writer and one notifier for the job, also when available-now starts the query twice.
+    writer = lakehouse_writer(settings, endpoint, notifier=notifier)
     if chosen == "available-now":
-        batches = run_available_now(spark, lambda: start(spark, settings, chosen))
+        batches = run_available_now(spark, lambda: start(spark, settings, chosen, writer, notifier))
         log.info("stream %s drained what was there (micro-batches run: %d)", settings.stream.query_name, batches)
         return 0
-    start(spark, settings, chosen).awaitTermination()
+    start(spark, settings, chosen, writer, notifier).awaitTermination()
     return 0
 
 
