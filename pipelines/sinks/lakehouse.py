@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -87,6 +88,9 @@ class BatchReport:
         return f"batch {self.batch_id}: " + "; ".join(str(result) for result in self.results)
 
 
+RECENT_REPORTS = 100
+
+
 @dataclass
 class LakehouseWriter:
     """``query.foreachBatch(writer)``: writes one micro-batch of raw records into the lake.
@@ -102,7 +106,8 @@ class LakehouseWriter:
     order_lookback_days: int = 90
     compact_every: int = 0
     after_commit: AfterCommit | None = None
-    reports: list[BatchReport] = field(default_factory=list)
+    # The latest batches only: a stream runs for weeks and must not keep every report.
+    reports: deque[BatchReport] = field(default_factory=lambda: deque(maxlen=RECENT_REPORTS))
 
     def __call__(self, batch: DataFrame, batch_id: int) -> None:
         report = self.write_batch(batch, batch_id)

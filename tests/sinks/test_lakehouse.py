@@ -198,3 +198,13 @@ def test_the_orders_merge_reads_only_the_partitions_an_update_can_touch(spark: S
     }
     assert statuses["o19"] == "packed"
     assert statuses["o18"] == "created"
+
+
+def test_the_writer_keeps_only_the_latest_batch_reports() -> None:
+    from collections import deque
+
+    from pipelines.sinks.lakehouse import RECENT_REPORTS
+
+    writer = LakehouseWriter(Lake("unused"), "orders-stream")
+    assert isinstance(writer.reports, deque)
+    assert writer.reports.maxlen == RECENT_REPORTS
