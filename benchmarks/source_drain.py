@@ -21,7 +21,8 @@ from typing import Any
 from pipelines.aws.clients import AwsEndpoint, client
 from pipelines.local_services import local_aws
 from pipelines.session import get_spark
-from pipelines.settings import SparkSettings
+from pipelines.settings import SourceSettings, SparkSettings
+from pipelines.sources.reader import open_stream
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,33 @@ def _load_kinesis(stream: str, records: int, shards: int, size: int) -> None:
             raise RuntimeError(f"{answer['FailedRecordCount']} records were refused while loading")
 
 
+def _timed_drain(source: SourceSettings, records: int, partitions: int, load_seconds: float) -> DrainResult:
+    """Time one available-now query over ``source`` (opened as the stream job opens it) that only counts rows."""
+    spark = get_spark("source-drain", SparkSettings())
+    counts: list[int] = []
+
+    def count(frame: Any, batch_id: int) -> None:
+        counts.append(frame.count())
+
+    with tempfile.TemporaryDirectory(prefix="drain-") as checkpoint:
+        started = time.perf_counter()
+        query = (
+            open_stream(spark, source, AwsEndpoint.from_environment(), available_now=True)
+            .writeStream.foreachBatch(count)
+            .option("checkpointLocation", checkpoint)
+            .trigger(availableNow=True)
+            .start()
+        )
+        query.awaitTermination()
+        drain_seconds = time.perf_counter() - started
+        planning = sum(p["durationMs"].get("latestOffset", 0) for p in query.recentProgress) / 1000
+    spark.stop()
+    if sum(counts) != records:
+        raise RuntimeError(f"drained {sum(counts)} records, expected {records}")
+    cap = source.max_records_per_partition
+    return DrainResult(source.kind, records, partitions, cap, load_seconds, drain_seconds, len(counts), planning)
+
+
 def drain_kinesis(records: int = 100_000, shards: int = 8, cap: int = 20_000, size: int = 300) -> DrainResult:
     """Load ``records`` into a new stream of ``shards`` shards and time the ``pykinesis`` drain."""
     with local_aws():
@@ -65,39 +93,8 @@ def drain_kinesis(records: int = 100_000, shards: int = 8, cap: int = 20_000, si
         started = time.perf_counter()
         _load_kinesis(stream, records, shards, size)
         load_seconds = time.perf_counter() - started
-        spark = get_spark("source-drain", SparkSettings())
-        endpoint = AwsEndpoint.from_environment()
-        options = {
-            "stream": stream,
-            "region": endpoint.region,
-            "max_records_per_shard": str(cap),
-            "available_now": "true",
-        }
-        if endpoint.endpoint_url:
-            options["endpoint_url"] = endpoint.endpoint_url
-        counts: list[int] = []
-
-        def count(frame: Any, batch_id: int) -> None:
-            counts.append(frame.count())
-
-        with tempfile.TemporaryDirectory(prefix="drain-") as checkpoint:
-            started = time.perf_counter()
-            query = (
-                spark.readStream.format("pykinesis")
-                .options(**options)
-                .load()
-                .writeStream.foreachBatch(count)
-                .option("checkpointLocation", checkpoint)
-                .trigger(availableNow=True)
-                .start()
-            )
-            query.awaitTermination()
-            drain_seconds = time.perf_counter() - started
-            planning = sum(p["durationMs"].get("latestOffset", 0) for p in query.recentProgress) / 1000
-        spark.stop()
-        if sum(counts) != records:
-            raise RuntimeError(f"drained {sum(counts)} records, expected {records}")
-        return DrainResult("kinesis", records, shards, cap, load_seconds, drain_seconds, len(counts), planning)
+        source = SourceSettings(kind="kinesis", stream=stream, max_records_per_partition=cap)
+        return _timed_drain(source, records, shards, load_seconds)
 
 
 def _load_kafka(bootstrap: str, topic: str, records: int, partitions: int, size: int) -> None:
@@ -131,35 +128,10 @@ def drain_kafka(records: int = 100_000, shards: int = 8, cap: int = 20_000, size
         started = time.perf_counter()
         _load_kafka(broker.bootstrap, topic, records, shards, size)
         load_seconds = time.perf_counter() - started
-        spark = get_spark("source-drain", SparkSettings())
-        options = {
-            "kafka.bootstrap.servers": broker.bootstrap,
-            "topic": topic,
-            "max_records_per_partition": str(cap),
-            "available_now": "true",
-        }
-        counts: list[int] = []
-
-        def count(frame: Any, batch_id: int) -> None:
-            counts.append(frame.count())
-
-        with tempfile.TemporaryDirectory(prefix="drain-") as checkpoint:
-            started = time.perf_counter()
-            query = (
-                spark.readStream.format("pykafka")
-                .options(**options)
-                .load()
-                .writeStream.foreachBatch(count)
-                .option("checkpointLocation", checkpoint)
-                .trigger(availableNow=True)
-                .start()
-            )
-            query.awaitTermination()
-            drain_seconds = time.perf_counter() - started
-        spark.stop()
-    if sum(counts) != records:
-        raise RuntimeError(f"drained {sum(counts)} records, expected {records}")
-    return DrainResult("kafka", records, shards, cap, load_seconds, drain_seconds, len(counts))
+        source = SourceSettings(
+            kind="kafka", kafka_bootstrap=broker.bootstrap, kafka_topic=topic, max_records_per_partition=cap
+        )
+        return _timed_drain(source, records, shards, load_seconds)
 
 
 SOURCES = {"kinesis": drain_kinesis, "kafka": drain_kafka}
