@@ -164,6 +164,44 @@ SILVER_CHARGEBACKS = _struct(
     ("event_date", DateType()),
 )
 
+# Gold tables (contract section 4): one row per (date, currency), rebuilt by the batch jobs.
+# ``updated_at`` says when a row was last recomputed (incremental runs recompute touched dates only).
+DAILY_KPIS = _struct(
+    ("date", DateType()),
+    ("currency", StringType()),
+    ("orders", LongType()),
+    ("gross_revenue", DoubleType()),
+    ("payment_attempts", LongType()),
+    ("payment_failures", LongType()),
+    ("payment_success_rate", DoubleType()),
+    ("chargeback_rate", DoubleType()),
+    ("return_rate", DoubleType()),
+    ("satisfaction", DoubleType()),
+    ("updated_at", TimestampType()),
+)
+
+CASH_FLOW_DAILY = _struct(
+    ("date", DateType()),
+    ("currency", StringType()),
+    ("inflow", DoubleType()),
+    ("refunds", DoubleType()),
+    ("chargebacks", DoubleType()),
+    ("net", DoubleType()),
+    ("updated_at", TimestampType()),
+)
+
+CASH_FLOW_FORECAST = _struct(
+    ("date", DateType()),
+    ("currency", StringType()),
+    ("net_forecast", DoubleType()),
+    ("net_lower", DoubleType()),
+    ("net_upper", DoubleType()),
+    # Which model made the row, the interval's coverage (e.g. 0.9) and when it was fitted.
+    ("model", StringType()),
+    ("interval", DoubleType()),
+    ("generated_at", TimestampType()),
+)
+
 # Table path (relative to lake.root) -> schema, partition columns.
 BRONZE_TABLE = "bronze/order_events"
 QUARANTINE_TABLE = "quarantine/order_events"
@@ -172,6 +210,9 @@ ORDER_UPDATES_TABLE = "silver/order_updates"
 RETURNS_TABLE = "silver/returns"
 PAYMENTS_TABLE = "silver/payments"
 CHARGEBACKS_TABLE = "silver/chargebacks"
+DAILY_KPIS_TABLE = "gold/daily_kpis"
+CASH_FLOW_DAILY_TABLE = "gold/cash_flow_daily"
+CASH_FLOW_FORECAST_TABLE = "gold/cash_flow_forecast"
 
 TABLES: dict[str, StructType] = {
     BRONZE_TABLE: BRONZE,
@@ -181,7 +222,13 @@ TABLES: dict[str, StructType] = {
     RETURNS_TABLE: SILVER_RETURNS,
     PAYMENTS_TABLE: SILVER_PAYMENTS,
     CHARGEBACKS_TABLE: SILVER_CHARGEBACKS,
+    DAILY_KPIS_TABLE: DAILY_KPIS,
+    CASH_FLOW_DAILY_TABLE: CASH_FLOW_DAILY,
+    CASH_FLOW_FORECAST_TABLE: CASH_FLOW_FORECAST,
 }
+
+# Written by the batch jobs, not the stream.
+GOLD_TABLES: tuple[str, ...] = (DAILY_KPIS_TABLE, CASH_FLOW_DAILY_TABLE, CASH_FLOW_FORECAST_TABLE)
 
 PARTITIONS: dict[str, tuple[str, ...]] = {
     BRONZE_TABLE: ("ingest_date",),
@@ -191,6 +238,10 @@ PARTITIONS: dict[str, tuple[str, ...]] = {
     RETURNS_TABLE: ("event_date",),
     PAYMENTS_TABLE: ("event_date",),
     CHARGEBACKS_TABLE: ("event_date",),
+    # Gold tables are small (days x currencies): one unpartitioned table each.
+    DAILY_KPIS_TABLE: (),
+    CASH_FLOW_DAILY_TABLE: (),
+    CASH_FLOW_FORECAST_TABLE: (),
 }
 
 # Silver event tables: event type -> table. new_order goes to silver/orders by MERGE.
