@@ -140,20 +140,34 @@ def _run_stream(args: argparse.Namespace) -> int:
     return run(_settings(args), trigger=args.trigger)
 
 
+def _batch_maintenance(settings: Settings) -> int:
+    from jobs.maintenance import run
+
+    for line in run(settings):
+        print(line)
+    return EXIT_OK
+
+
+def _batch_stalled(settings: Settings) -> int:
+    from jobs.notify_stalled import run as check_stalled
+
+    report = check_stalled(settings)
+    print(f"stalled check: {report.sent} sent, {report.retried} retried, {report.pending} pending")
+    return EXIT_OK if report.complete else EXIT_FAILURE
+
+
+# `batch NAME` -> the job's runner: prints what it did, returns the exit code.
+BATCH_RUNNERS: dict[str, Callable[[Settings], int]] = {
+    "maintenance": _batch_maintenance,
+    "stalled": _batch_stalled,
+}
+
+
 def _run_batch(args: argparse.Namespace) -> int:
-    if args.name == "maintenance":
-        from jobs.maintenance import run
-
-        for line in run(_settings(args)):
-            print(line)
-        return EXIT_OK
-    if args.name == "stalled":
-        from jobs.notify_stalled import run as check_stalled
-
-        report = check_stalled(_settings(args))
-        print(f"stalled check: {report.sent} sent, {report.retried} retried, {report.pending} pending")
-        return EXIT_OK if report.complete else EXIT_FAILURE
-    return _not_yet(args)
+    runner = BATCH_RUNNERS.get(args.name)
+    if runner is None:
+        return _not_yet(args)
+    return runner(_settings(args))
 
 
 def _not_yet(args: argparse.Namespace) -> int:
