@@ -33,6 +33,8 @@ State = Literal["pending", "sent", "failed"]
 PENDING_INDEX = "pending-by-created"
 _PENDING_FLAG = "pending"
 _GET_BATCH = 100
+# DynamoDB's limit of items per BatchWriteItem.
+_WRITE_BATCH = 25
 _WORKERS = 8
 
 
@@ -90,6 +92,9 @@ class Ledger:
         self.retention_days = retention_days
         self._clock = clock
         self._ddb = client("dynamodb", endpoint)
+        # Keys this ledger holds the lease of: (body, attempts so far), so marking them sent
+        # can rewrite the whole item in batches.
+        self._held: dict[str, tuple[str, int]] = {}
 
     # -- table ---------------------------------------------------------------------------------
 
@@ -201,45 +206,54 @@ class Ledger:
         A new key is put ``pending``; a ``pending`` one whose lease ran out (a crashed run or an
         outage) is taken over. Keys that are ``sent`` or ``failed``, or leased by another run
         right now, are left alone and counted as handled.
+
+        Each key costs one conditional put: a put that finds the key returns the stored item in
+        its error, so nothing is read first.
         """
         first: dict[str, Notification] = {}
         for notification in notifications:
             first.setdefault(notification.ledger_key, notification)
         unique = list(first.values())
-        known = self.entries([n.ledger_key for n in unique])
         with ThreadPoolExecutor(_WORKERS) as pool:
-            results = list(pool.map(lambda n: self._claim_one(n, known.get(n.ledger_key)), unique))
+            results = list(pool.map(self._claim_one, unique))
         claimed = [n for n, ok in zip(unique, results, strict=True) if ok]
         return claimed, len(unique) - len(claimed)
 
-    def _claim_one(self, notification: Notification, entry: LedgerEntry | None) -> bool:
-        if entry is None:
-            now = self._clock()
-            try:
-                self._ddb.put_item(
-                    TableName=self.table,
-                    Item={
-                        "pk": {"S": notification.ledger_key},
-                        "notification_type": {"S": notification.notification_type},
-                        "key": {"S": notification.key},
-                        "state": {"S": "pending"},
-                        _PENDING_FLAG: {"S": _PENDING_FLAG},
-                        "body": {"S": json.dumps(notification.to_dict(), separators=(",", ":"))},
-                        "created_at": {"S": _now_iso(now)},
-                        "updated_at": {"S": _now_iso(now)},
-                        "attempts": {"N": "0"},
-                        "lease_until": {"N": repr(now + self.lease_seconds)},
-                    },
-                    ConditionExpression="attribute_not_exists(pk)",
-                )
-                return True
-            except ClientError as exc:
-                if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                    raise
+    def _claim_one(self, notification: Notification) -> bool:
+        now = self._clock()
+        item = {
+            "pk": {"S": notification.ledger_key},
+            "notification_type": {"S": notification.notification_type},
+            "key": {"S": notification.key},
+            "state": {"S": "pending"},
+            _PENDING_FLAG: {"S": _PENDING_FLAG},
+            "body": {"S": json.dumps(notification.to_dict(), separators=(",", ":"))},
+            "created_at": {"S": _now_iso(now)},
+            "updated_at": {"S": _now_iso(now)},
+            "attempts": {"N": "0"},
+            "lease_until": {"N": repr(now + self.lease_seconds)},
+        }
+        try:
+            self._ddb.put_item(
+                TableName=self.table,
+                Item=item,
+                ConditionExpression="attribute_not_exists(pk)",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as exc:
+            code = exc.response["Error"]["Code"]
+            if code == "ResourceNotFoundException":
+                raise LedgerError(f"ledger table {self.table} does not exist: run `orders-pipeline setup`") from exc
+            if code != "ConditionalCheckFailedException":
+                raise
+            stored: dict[str, Any] | None = exc.response.get("Item")  # type: ignore[assignment]
+            entry = _entry(stored) if stored else self.entry(notification.notification_type, notification.key)
+            if entry is None or entry.state != "pending" or not self._take_lease(entry.ledger_key):
                 return False
-        if entry.state != "pending":
-            return False
-        return self._take_lease(entry.ledger_key)
+            self._held[notification.ledger_key] = entry.body, entry.attempts
+            return True
+        self._held[notification.ledger_key] = item["body"]["S"], 0
+        return True
 
     def _take_lease(self, ledger_key: str) -> bool:
         now = self._clock()
@@ -289,6 +303,7 @@ class Ledger:
                 continue
             try:
                 claimed.append(Notification.from_dict(json.loads(entry.body)))
+                self._held[entry.ledger_key] = entry.body, entry.attempts
             except (InvalidNotificationError, json.JSONDecodeError) as exc:
                 self.mark_failed(entry.ledger_key, f"unreadable ledger body: {exc}")
         return claimed
@@ -296,8 +311,53 @@ class Ledger:
     # -- outcomes ------------------------------------------------------------------------------
 
     def mark_sent(self, ledger_keys: Sequence[str], message_id: str) -> None:
-        """Record that SNS accepted the message carrying these keys: they are never sent again."""
+        """Record that SNS accepted the message carrying these keys: they are never sent again.
+
+        Keys this ledger claimed are rewritten whole, 25 to a BatchWriteItem (their body is known
+        from the claim); any other key is updated in place.
+        """
         now = self._clock()
+        expires = str(int(now + self.retention_days * 86_400)) if self.retention_days else None
+        whole: list[dict[str, Any]] = []
+        in_place: list[str] = []
+        for key in dict.fromkeys(ledger_keys):
+            held = self._held.pop(key, None)
+            if held is None:
+                in_place.append(key)
+                continue
+            body, attempts = held
+            kind, _, note_key = key.partition("#")
+            item: dict[str, Any] = {
+                "pk": {"S": key},
+                "notification_type": {"S": kind},
+                "key": {"S": note_key},
+                "state": {"S": "sent"},
+                "body": {"S": body},
+                "message_id": {"S": message_id},
+                "sent_at": {"S": _now_iso(now)},
+                "updated_at": {"S": _now_iso(now)},
+                "attempts": {"N": str(attempts + 1)},
+                "lease_until": {"N": "0"},
+            }
+            if expires:
+                item["expires_at"] = {"N": expires}
+            whole.append({"PutRequest": {"Item": item}})
+        for chunk in _chunks(whole, _WRITE_BATCH):
+            self._batch_write(list(chunk))
+        if in_place:
+            self._update_sent(in_place, message_id, now, expires)
+
+    def _batch_write(self, requests: list[dict[str, Any]]) -> None:
+        pending: dict[str, Any] = {self.table: requests}
+        delay = 0.05
+        while pending:
+            response = self._ddb.batch_write_item(RequestItems=pending)
+            pending = response.get("UnprocessedItems") or {}
+            if pending:
+                time.sleep(delay)
+                delay = min(delay * 2, 2.0)
+
+    def _update_sent(self, ledger_keys: Sequence[str], message_id: str, now: float, expires: str | None) -> None:
         values: dict[str, Any] = {
             ":sent": {"S": "sent"},
             ":mid": {"S": message_id},
@@ -305,8 +365,8 @@ class Ledger:
             ":one": {"N": "1"},
         }
         update = "SET #s = :sent, message_id = :mid, sent_at = :at, updated_at = :at ADD attempts :one REMOVE pending"
-        if self.retention_days:
-            values[":exp"] = {"N": str(int(now + self.retention_days * 86_400))}
+        if expires:
+            values[":exp"] = {"N": expires}
             update = update.replace("updated_at = :at", "updated_at = :at, expires_at = :exp")
         with ThreadPoolExecutor(_WORKERS) as pool:
             list(
@@ -331,6 +391,8 @@ class Ledger:
         self._record_failure([ledger_key], error, "failed")
 
     def _record_failure(self, ledger_keys: Sequence[str], error: str, state: State) -> None:
+        for key in ledger_keys:
+            self._held.pop(key, None)
         now = self._clock()
         update = "SET #s = :state, last_error = :err, lease_until = :zero, updated_at = :at ADD attempts :one"
         if state != "pending":
