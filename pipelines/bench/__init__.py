@@ -1,0 +1,1 @@
+"""The benchmark suite behind `orders-pipeline bench` (docs/benchmarks.md)."""
