@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 
 from pipelines.aws.clients import AwsEndpoint
 from pipelines.lake import Lake
+from pipelines.monitoring import StreamMonitor
 from pipelines.notifications.delivery import Notifier
 from pipelines.notifications.ledger import ensure_ledger
 from pipelines.settings import Settings, load_settings
@@ -48,7 +49,7 @@ def lakehouse_writer(
     after_commit: AfterCommit | None = None,
     notifier: Notifier | None = None,
 ) -> LakehouseWriter:
-    """The foreachBatch writer of ``settings``: comment sentiment, then notifications after every commit.
+    """The foreachBatch writer of ``settings``: quality suites, sentiment, then notifications after every commit.
 
     ``after_commit`` replaces the notification rules (tests); ``notifier`` is the job's one notifier.
     """
@@ -57,6 +58,12 @@ def lakehouse_writer(
     from pipelines.transforms.sentiment import with_sentiment
 
     lake = Lake.from_settings(settings.lake, endpoint)
+    quality = None
+    if settings.quality.enabled and settings.quality.on_stream:
+        from pipelines.quality import QualityChecker
+
+        # Built once per job: loading GX and the suites takes seconds, a check of a batch does not.
+        quality = QualityChecker.from_settings(settings.quality, endpoint)
     if after_commit is None:
         notifier = notifier or Notifier.from_settings(settings.notifications, settings.alerts, endpoint)
         after_commit = LakeNotifications(lake, settings.notifications, notifier)
@@ -67,6 +74,7 @@ def lakehouse_writer(
         order_lookback_days=settings.lake.order_lookback_days,
         compact_every=settings.lake.compact_every,
         after_commit=after_commit,
+        quality=quality,
     )
 
 
@@ -88,12 +96,15 @@ def start(
     writer = writer or lakehouse_writer(settings, endpoint, notifier=notifier)
     writer.lake.ensure_tables()
     ensure_ledger(settings.notifications.ledger_table, endpoint)
+    # Throughput, latency, freshness and quarantine rate of every batch, to CloudWatch (docs/kpis.md).
+    monitor = StreamMonitor.from_settings(settings.monitoring, settings.stream.query_name, endpoint, writer.lake)
+    batch_function = monitor.instrument(writer) if monitor is not None else writer
     source = open_stream(spark, settings.source, endpoint, available_now=available_now)
     stream = (
         source.writeStream.queryName(settings.stream.query_name)
         .option("checkpointLocation", checkpoint_location(settings))
         # A failing batch publishes pipeline_failure before its error stops the query.
-        .foreachBatch(alert_on_failure(writer, notifier, settings.stream.query_name))
+        .foreachBatch(alert_on_failure(batch_function, notifier, settings.stream.query_name))
     )
     if available_now:
         stream = stream.trigger(availableNow=True)

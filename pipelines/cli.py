@@ -1,4 +1,4 @@
-"""The ``orders-pipeline`` command line: demo, setup, produce, stream, batch, query.
+"""The ``orders-pipeline`` command line: demo, setup, produce, stream, batch, query, package.
 
 Every command takes ``--conf FILE`` (YAML, default ``conf/local.yaml``) and repeatable
 ``--set dotted.key=value`` overrides, before or after the command name.
@@ -17,15 +17,7 @@ EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
 
-BATCH_JOBS = ("kpis", "forecast", "maintenance", "stalled", "report")
-
-# Commands whose issue is not done yet ("batch NAME" for one batch job): they say so plainly and exit 2.
-NOT_YET: dict[str, str] = {
-    "batch kpis": "the gold KPI tables and cash flow (issue #6)",
-    "batch forecast": "the cash-flow forecast (issue #6)",
-    "batch report": "the HTML report (issue #6)",
-    "query": "Athena-dialect queries on the lake (issue #6)",
-}
+BATCH_JOBS = ("kpis", "forecast", "maintenance", "stalled", "report", "quality")
 
 
 class CommandError(RuntimeError):
@@ -96,12 +88,41 @@ def build_parser() -> argparse.ArgumentParser:
     batch = commands.add_parser(
         "batch",
         help="a batch job: kpis, forecast, maintenance (compaction, checkpoints, vacuum), "
-        "stalled (order_stalled check and pending notification retries), report",
+        "stalled (order_stalled check and pending notification retries), report, "
+        "quality (the silver tables' data-quality suites)",
     )
     batch.add_argument("name", choices=BATCH_JOBS)
+    batch.add_argument("--output", metavar="FILE", help="batch report: where the report goes (default report.output)")
 
     query = commands.add_parser("query", help="run an Athena-dialect query on the lake and print the result")
-    query.add_argument("sql")
+    query.add_argument("sql", nargs="?", help="the query, in Athena's dialect (Trino SQL)")
+    query.add_argument("--file", metavar="FILE", help="read the query from a .sql file")
+    query.add_argument("--named", metavar="NAME", help="run one of the named queries (--list shows them)")
+    query.add_argument("--list", action="store_true", help="list the named queries and exit")
+    query.add_argument("--ddl", action="store_true", help="print the Athena DDL registering the lake's tables")
+    query.add_argument("--format", choices=("table", "csv", "json"), default="table", help="output format")
+
+    bench = commands.add_parser(
+        "bench", help="the benchmark suite: stream drain and latency, sentiment, batch kpis, cost (docs/benchmarks.md)"
+    )
+    bench.add_argument("--quick", action="store_true", help="tiny sizes: a smoke test, not figures to quote")
+    bench.add_argument(
+        "--only", metavar="NAME[,NAME]", help="only these: stream, latency, sentiment, kpis, cost (cost runs stream)"
+    )
+    bench.add_argument("--events", type=int, help="events per stream drain (default 1,000,000; quick 2,000)")
+    bench.add_argument("--output", metavar="FILE", help="write the figures as JSON to FILE")
+    bench.add_argument("--workdir", metavar="DIR", help="where lakes and checkpoints go (default: a new temp folder)")
+
+    package = commands.add_parser(
+        "package", help="build the deployable artifacts for EMR, EMR Serverless and Glue (see docs/deploy.md)"
+    )
+    package.add_argument("--output", metavar="DIR", default="dist", help="where the artifacts go (emptied first)")
+    package.add_argument(
+        "--venv", action="store_true", help="also pack a Python environment for EMR Serverless (venv-pack)"
+    )
+    package.add_argument(
+        "--check-glue-wheels", action="store_true", help="ask PyPI which pins have Python 3.13 wheels for Glue 6"
+    )
 
     for sub in commands.choices.values():
         _common_options(sub)
@@ -156,24 +177,114 @@ def _batch_stalled(settings: Settings) -> int:
     return EXIT_OK if report.complete else EXIT_FAILURE
 
 
+def _batch_kpis(settings: Settings) -> int:
+    from jobs.kpis import KpiJobError, run
+    from pipelines.lake import LakeError
+
+    try:
+        report = run(settings)
+    except (LakeError, KpiJobError) as exc:
+        raise CommandError(str(exc)) from exc
+    for line in report.lines():
+        print(line)
+    return EXIT_OK
+
+
+def _batch_forecast(settings: Settings) -> int:
+    from jobs.forecast import ForecastJobError, run
+    from pipelines.forecast import ForecastError
+    from pipelines.lake import LakeError
+
+    try:
+        report = run(settings)
+    except (LakeError, ForecastError, ForecastJobError) as exc:
+        raise CommandError(str(exc)) from exc
+    for line in report.lines():
+        print(line)
+    return EXIT_OK
+
+
+def _batch_quality(settings: Settings) -> int:
+    from jobs.quality import run
+    from pipelines.lake import LakeError
+    from pipelines.quality import QualityError, SuiteError
+
+    try:
+        report = run(settings)
+    except (LakeError, SuiteError, QualityError) as exc:
+        raise CommandError(str(exc)) from exc
+    if report is None:
+        print("quality checks are off for batch jobs (quality.enabled / quality.on_batch)")
+        return EXIT_OK
+    for line in report.lines():
+        print(line)
+    return EXIT_OK if report.success else EXIT_FAILURE
+
+
+def _batch_report(settings: Settings) -> int:
+    from jobs.report import run
+    from pipelines.report import ReportError
+
+    try:
+        where = run(settings)
+    except ReportError as exc:
+        raise CommandError(str(exc)) from exc
+    print(f"report: {where}")
+    return EXIT_OK
+
+
+def _run_query(args: argparse.Namespace) -> int:
+    from pipelines.athena.command import run_query_command
+
+    return run_query_command(_settings(args), args)
+
+
 # `batch NAME` -> the job's runner: prints what it did, returns the exit code.
 BATCH_RUNNERS: dict[str, Callable[[Settings], int]] = {
+    "kpis": _batch_kpis,
     "maintenance": _batch_maintenance,
     "stalled": _batch_stalled,
+    "quality": _batch_quality,
+    "forecast": _batch_forecast,
+    "report": _batch_report,
 }
 
 
 def _run_batch(args: argparse.Namespace) -> int:
-    runner = BATCH_RUNNERS.get(args.name)
-    if runner is None:
-        return _not_yet(args)
-    return runner(_settings(args))
+    runner = BATCH_RUNNERS[args.name]
+    settings = _settings(args)
+    if getattr(args, "output", None):
+        if args.name != "report":
+            print(f"orders-pipeline batch {args.name}: --output is for 'batch report'", file=sys.stderr)
+            return EXIT_USAGE
+        settings = settings.model_copy(update={"report": settings.report.model_copy(update={"output": args.output})})
+    return runner(settings)
 
 
-def _not_yet(args: argparse.Namespace) -> int:
-    name = f"{args.command} {args.name}" if args.command == "batch" else args.command
-    print(f"orders-pipeline {name}: not available yet; it comes with {NOT_YET[name]}.", file=sys.stderr)
-    return EXIT_USAGE
+def _run_bench(args: argparse.Namespace) -> int:
+    from pipelines.bench.suite import BenchUsageError, parse_only, run_suite
+
+    try:
+        only = parse_only(args.only)
+        record = run_suite(
+            _settings(args), quick=args.quick, only=only, events=args.events, output=args.output, workdir=args.workdir
+        )
+    except BenchUsageError as exc:
+        print(f"orders-pipeline bench: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    return EXIT_FAILURE if record["errors"] else EXIT_OK
+
+
+def _run_package(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from pipelines.artifacts import PackagingError, build_artifacts
+
+    try:
+        build_artifacts(Path(args.output), venv=args.venv, glue_wheels=args.check_glue_wheels)
+    except PackagingError as exc:
+        raise CommandError(str(exc)) from exc
+    return EXIT_OK
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
@@ -182,7 +293,9 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "produce": _run_produce,
     "stream": _run_stream,
     "batch": _run_batch,
-    "query": _not_yet,
+    "query": _run_query,
+    "package": _run_package,
+    "bench": _run_bench,
 }
 
 

@@ -106,6 +106,13 @@ def _notifications_summary(ctx: DemoContext) -> list[str]:
     return [f"{kind:<{width}}  {state:<8} {count:>6,}" for (kind, state), count in sorted(summary.items())]
 
 
+def _quality(ctx: DemoContext) -> list[str]:
+    from jobs.quality import run as check_quality
+
+    report = check_quality(ctx.settings)
+    return ["quality checks are off for batch jobs"] if report is None else report.lines()
+
+
 def _notifications(ctx: DemoContext) -> list[str]:
     return [f"SNS topic {ctx.settings.alerts.topic}, by type and state:", *_notifications_summary(ctx)]
 
@@ -117,10 +124,38 @@ def _stalled(ctx: DemoContext) -> list[str]:
     return [f"order_stalled check: {report.sent} sent, {report.retried} retried, {report.pending} pending"]
 
 
+def _forecast(ctx: DemoContext) -> list[str]:
+    from jobs.forecast import run as forecast
+
+    return forecast(ctx.settings).lines()
+
+
+def _kpis(ctx: DemoContext) -> list[str]:
+    from jobs.kpis import kpi_summary
+    from jobs.kpis import run as compute_kpis
+    from pipelines.lake import Lake
+
+    report = compute_kpis(ctx.settings)
+    return [*report.lines(), "KPI summary over the demo's dates:", *kpi_summary(Lake.from_settings(ctx.settings.lake))]
+
+
 def _maintenance(ctx: DemoContext) -> list[str]:
     from jobs.maintenance import run as maintain
 
     return maintain(ctx.settings)
+
+
+def _report(ctx: DemoContext) -> list[str]:
+    from jobs.report import run as write_report
+    from pipelines.athena import named_query
+    from pipelines.athena.local import LocalAthena, format_result
+    from pipelines.lake import Lake
+
+    where = write_report(ctx.settings)
+    # The summary is the named query analysts run in Athena, here on the local engine.
+    with LocalAthena(Lake.from_settings(ctx.settings.lake), ctx.settings.athena.database) as engine:
+        summary = engine.run(named_query("kpi_summary").sql)
+    return ["KPI summary (named query kpi_summary):", format_result(summary), f"report: {where}"]
 
 
 # Every stage that exists, in order.
@@ -129,9 +164,13 @@ STEPS: list[tuple[str, Step]] = [
     ("produce: simulated events from the integrations", _produce),
     ("check: every sent record is on the stream", _count_stream),
     ("stream: drain the stream into bronze, quarantine and silver (available-now)", _stream),
+    ("batch quality: the silver tables' expectation suites on their snapshots", _quality),
     ("notifications: what the committed batches sent to SNS", _notifications),
     ("batch stalled: orders with no successful payment in time", _stalled),
+    ("batch kpis: the gold KPI tables from silver (incremental)", _kpis),
+    ("batch forecast: 30 days of net cash flow per currency, backtest vs seasonal naive", _forecast),
     ("batch maintenance: compaction, checkpoints, vacuum", _maintenance),
+    ("report: KPI summary and the HTML report", _report),
 ]
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pyspark.sql.types import (
     ArrayType,
     BinaryType,
+    BooleanType,
     DataType,
     DateType,
     DoubleType,
@@ -202,6 +203,131 @@ CASH_FLOW_FORECAST = _struct(
     ("generated_at", TimestampType()),
 )
 
+# The project's own gold tables (docs/kpis.md): one row per date and breakdown, rebuilt by `batch kpis`.
+REVENUE_DAILY = _struct(
+    ("date", DateType()),
+    ("currency", StringType()),
+    # source (the integration), region (from GPS) or category (of the item lines).
+    ("dimension", StringType()),
+    ("value", StringType()),
+    ("orders", LongType()),
+    ("units", LongType()),
+    ("revenue", DoubleType()),
+    ("updated_at", TimestampType()),
+)
+
+PAYMENT_METHODS_DAILY = _struct(
+    ("date", DateType()),
+    ("currency", StringType()),
+    ("payment_method", StringType()),
+    ("attempts", LongType()),
+    ("failures", LongType()),
+    ("success_rate", DoubleType()),
+    ("inflow", DoubleType()),
+    ("orders", LongType()),
+    ("orders_paid", LongType()),
+    ("attempts_per_paid_order", DoubleType()),
+    ("updated_at", TimestampType()),
+)
+
+PAYMENT_FAILURES_DAILY = _struct(
+    ("date", DateType()),
+    ("currency", StringType()),
+    ("failure_code", StringType()),
+    ("payment_method", StringType()),
+    ("source", StringType()),
+    ("failures", LongType()),
+    ("orders", LongType()),
+    ("amount", DoubleType()),
+    ("updated_at", TimestampType()),
+)
+
+RETURNS_BY_CATEGORY_DAILY = _struct(
+    ("date", DateType()),
+    ("currency", StringType()),
+    ("category", StringType()),
+    ("orders", LongType()),
+    ("returned_orders", LongType()),
+    ("return_rate", DoubleType()),
+    ("inaccurate_orders", LongType()),
+    ("order_accuracy", DoubleType()),
+    ("returned_units", LongType()),
+    ("updated_at", TimestampType()),
+)
+
+RETURN_REASONS_DAILY = _struct(
+    ("date", DateType()),
+    ("currency", StringType()),
+    ("category", StringType()),
+    ("reason_code", StringType()),
+    ("returns", LongType()),
+    ("returned_units", LongType()),
+    ("updated_at", TimestampType()),
+)
+
+PRODUCT_SALES_DAILY = _struct(
+    ("date", DateType()),
+    ("currency", StringType()),
+    ("product_id", StringType()),
+    ("category", StringType()),
+    ("units_sold", LongType()),
+    ("orders", LongType()),
+    ("revenue", DoubleType()),
+    ("units_returned", LongType()),
+    ("net_units", LongType()),
+    ("updated_at", TimestampType()),
+)
+
+FRAUD_DAILY = _struct(
+    ("date", DateType()),
+    ("currency", StringType()),
+    ("chargebacks", LongType()),
+    ("chargeback_amount", DoubleType()),
+    ("fraud_chargebacks", LongType()),
+    ("fraud_chargeback_amount", DoubleType()),
+    ("fraud_declines", LongType()),
+    ("orders_with_repeated_failures", LongType()),
+    ("chargeback_rate", DoubleType()),
+    ("updated_at", TimestampType()),
+)
+
+# The stream's own effectiveness, one row per micro-batch (docs/kpis.md, system metrics).
+PIPELINE_METRICS = _struct(
+    ("query_name", StringType()),
+    ("batch_id", LongType()),
+    ("batch_time", TimestampType()),
+    ("input_rows", LongType()),
+    ("input_rows_per_second", DoubleType()),
+    ("processed_rows_per_second", DoubleType()),
+    ("batch_duration_ms", LongType()),
+    ("end_to_end_latency_seconds", DoubleType()),
+    ("ingest_latency_seconds", DoubleType()),
+    ("freshness_seconds", DoubleType()),
+    ("quarantined_rows", LongType()),
+    ("quarantine_rate", DoubleType()),
+    ("notifications", LongType()),
+    ("notification_latency_seconds", DoubleType()),
+    ("date", DateType()),
+)
+
+# The forecast's backtest (docs/forecast.md): one row per (run, currency, model), appended by `batch forecast`.
+FORECAST_BACKTEST = _struct(
+    ("generated_at", TimestampType()),
+    ("currency", StringType()),
+    ("model", StringType()),
+    ("origins", LongType()),
+    ("horizon_days", LongType()),
+    ("points", LongType()),
+    ("mase", DoubleType()),
+    ("smape", DoubleType()),
+    ("wape", DoubleType()),
+    ("coverage", DoubleType()),
+    ("interval", DoubleType()),
+    # The factor the published intervals were widened by, from this backtest (docs/forecast.md).
+    ("interval_scale", DoubleType()),
+    ("history_days", LongType()),
+)
+
 # Table path (relative to lake.root) -> schema, partition columns.
 BRONZE_TABLE = "bronze/order_events"
 QUARANTINE_TABLE = "quarantine/order_events"
@@ -213,6 +339,15 @@ CHARGEBACKS_TABLE = "silver/chargebacks"
 DAILY_KPIS_TABLE = "gold/daily_kpis"
 CASH_FLOW_DAILY_TABLE = "gold/cash_flow_daily"
 CASH_FLOW_FORECAST_TABLE = "gold/cash_flow_forecast"
+REVENUE_DAILY_TABLE = "gold/revenue_daily"
+PAYMENT_METHODS_DAILY_TABLE = "gold/payment_methods_daily"
+PAYMENT_FAILURES_DAILY_TABLE = "gold/payment_failures_daily"
+RETURNS_BY_CATEGORY_DAILY_TABLE = "gold/returns_by_category_daily"
+RETURN_REASONS_DAILY_TABLE = "gold/return_reasons_daily"
+PRODUCT_SALES_DAILY_TABLE = "gold/product_sales_daily"
+FRAUD_DAILY_TABLE = "gold/fraud_daily"
+PIPELINE_METRICS_TABLE = "gold/pipeline_metrics"
+FORECAST_BACKTEST_TABLE = "gold/forecast_backtest"
 
 TABLES: dict[str, StructType] = {
     BRONZE_TABLE: BRONZE,
@@ -225,10 +360,32 @@ TABLES: dict[str, StructType] = {
     DAILY_KPIS_TABLE: DAILY_KPIS,
     CASH_FLOW_DAILY_TABLE: CASH_FLOW_DAILY,
     CASH_FLOW_FORECAST_TABLE: CASH_FLOW_FORECAST,
+    REVENUE_DAILY_TABLE: REVENUE_DAILY,
+    PAYMENT_METHODS_DAILY_TABLE: PAYMENT_METHODS_DAILY,
+    PAYMENT_FAILURES_DAILY_TABLE: PAYMENT_FAILURES_DAILY,
+    RETURNS_BY_CATEGORY_DAILY_TABLE: RETURNS_BY_CATEGORY_DAILY,
+    RETURN_REASONS_DAILY_TABLE: RETURN_REASONS_DAILY,
+    PRODUCT_SALES_DAILY_TABLE: PRODUCT_SALES_DAILY,
+    FRAUD_DAILY_TABLE: FRAUD_DAILY,
+    PIPELINE_METRICS_TABLE: PIPELINE_METRICS,
+    FORECAST_BACKTEST_TABLE: FORECAST_BACKTEST,
 }
 
 # Written by the batch jobs, not the stream.
-GOLD_TABLES: tuple[str, ...] = (DAILY_KPIS_TABLE, CASH_FLOW_DAILY_TABLE, CASH_FLOW_FORECAST_TABLE)
+GOLD_TABLES: tuple[str, ...] = (
+    DAILY_KPIS_TABLE,
+    CASH_FLOW_DAILY_TABLE,
+    CASH_FLOW_FORECAST_TABLE,
+    REVENUE_DAILY_TABLE,
+    PAYMENT_METHODS_DAILY_TABLE,
+    PAYMENT_FAILURES_DAILY_TABLE,
+    RETURNS_BY_CATEGORY_DAILY_TABLE,
+    RETURN_REASONS_DAILY_TABLE,
+    PRODUCT_SALES_DAILY_TABLE,
+    FRAUD_DAILY_TABLE,
+    PIPELINE_METRICS_TABLE,
+    FORECAST_BACKTEST_TABLE,
+)
 
 PARTITIONS: dict[str, tuple[str, ...]] = {
     BRONZE_TABLE: ("ingest_date",),
@@ -242,6 +399,15 @@ PARTITIONS: dict[str, tuple[str, ...]] = {
     DAILY_KPIS_TABLE: (),
     CASH_FLOW_DAILY_TABLE: (),
     CASH_FLOW_FORECAST_TABLE: (),
+    REVENUE_DAILY_TABLE: (),
+    PAYMENT_METHODS_DAILY_TABLE: (),
+    PAYMENT_FAILURES_DAILY_TABLE: (),
+    RETURNS_BY_CATEGORY_DAILY_TABLE: (),
+    RETURN_REASONS_DAILY_TABLE: (),
+    PRODUCT_SALES_DAILY_TABLE: (),
+    FRAUD_DAILY_TABLE: (),
+    PIPELINE_METRICS_TABLE: (),
+    FORECAST_BACKTEST_TABLE: (),
 }
 
 # Silver event tables: event type -> table. new_order goes to silver/orders by MERGE.
@@ -251,3 +417,28 @@ EVENT_TABLES: dict[str, str] = {
     "payment": PAYMENTS_TABLE,
     "chargeback": CHARGEBACKS_TABLE,
 }
+
+# Data-quality results (docs/quality.md): one row per (run, table, expectation), from the
+# stream (run_kind "stream", one run per micro-batch) and from batch checks (run_kind "batch").
+QUALITY_METRICS = _struct(
+    ("run_kind", StringType()),
+    ("run_id", StringType()),
+    ("batch_id", LongType()),
+    ("table_name", StringType()),
+    ("table_version", LongType()),
+    ("expectation", StringType()),
+    ("expectation_type", StringType()),
+    ("column_name", StringType()),
+    ("row_level", BooleanType()),
+    ("success", BooleanType()),
+    ("element_count", LongType()),
+    ("unexpected_count", LongType()),
+    ("missing_count", LongType()),
+    ("unexpected_percent", DoubleType()),
+    ("observed_value", StringType()),
+    ("evaluated_at", TimestampType()),
+    ("evaluated_date", DateType()),
+)
+QUALITY_METRICS_TABLE = "quality/metrics"
+TABLES[QUALITY_METRICS_TABLE] = QUALITY_METRICS
+PARTITIONS[QUALITY_METRICS_TABLE] = ("evaluated_date",)

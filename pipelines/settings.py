@@ -219,6 +219,56 @@ class NotificationSettings(_Section):
     digest_size: int = Field(50, ge=1, le=500, description="notifications per digest message")
 
 
+class QualitySettings(_Section):
+    """Data-quality suites on the silver tables (see docs/quality.md)."""
+
+    enabled: bool = True
+    suites: str = Field("conf/expectations", description="folder of the suites, one <table>.json per silver table")
+    on_stream: bool = Field(True, description="check each micro-batch; failing rows go to quarantine")
+    on_batch: bool = Field(True, description="`batch quality` and the batch jobs check the silver snapshots")
+    sample_rows: int = Field(20, ge=0, le=10_000, description="failing event_ids a batch check lists per expectation")
+
+
+class ForecastSettings(_Section):
+    """`batch forecast`: the daily net cash-flow forecast and its backtest (see docs/forecast.md)."""
+
+    horizon_days: int = Field(30, ge=1, le=366, description="days ahead forecast per currency")
+    interval: float = Field(0.9, gt=0, lt=1, description="coverage of the prediction interval")
+    fit_window_days: int = Field(112, ge=14, description="the model is fitted on the latest this many days")
+    backtest_origins: int = Field(8, ge=0, le=100, description="rolling origins of the backtest (0 = none)")
+    backtest_step_days: int = Field(7, ge=1, description="days between backtest origins")
+    calibrate_intervals: bool = Field(
+        True, description="widen the intervals so the backtest's days would have had the stated coverage"
+    )
+
+
+class AthenaSettings(_Section):
+    """Athena: the Glue database the lake's tables are registered in (see docs/athena.md)."""
+
+    database: str = Field(
+        "orders_lake", pattern=r"^[a-z_][a-z0-9_]*$", description="Glue/Athena database of the lake's tables"
+    )
+
+
+class ReportSettings(_Section):
+    """`batch report`: the static HTML report (see docs/report.md)."""
+
+    output: str | None = Field(
+        None,
+        description="report file (path or s3:// URI); none = report.html beside a folder lake, "
+        "<lake.root>/reports/report.html on S3",
+    )
+    max_map_points: int = Field(5000, ge=0, le=100_000, description="orders drawn on the map at most (a sample)")
+
+
+class MonitoringSettings(_Section):
+    """The stream's own metrics (see docs/kpis.md): CloudWatch and the gold/pipeline_metrics table."""
+
+    enabled: bool = True
+    namespace: str = Field("OrdersPipeline", min_length=1, description="CloudWatch namespace of the metrics")
+    metrics_table: bool = Field(True, description="also append each batch's figures to gold/pipeline_metrics")
+
+
 class Settings(_Section):
     """All settings of the pipeline."""
 
@@ -231,6 +281,11 @@ class Settings(_Section):
     demo: DemoSettings = Field(default_factory=DemoSettings)
     sentiment: SentimentSettings = Field(default_factory=SentimentSettings)
     notifications: NotificationSettings = Field(default_factory=NotificationSettings)
+    athena: AthenaSettings = Field(default_factory=AthenaSettings)
+    report: ReportSettings = Field(default_factory=ReportSettings)
+    forecast: ForecastSettings = Field(default_factory=ForecastSettings)
+    quality: QualitySettings = Field(default_factory=QualitySettings)
+    monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
 
     def with_overrides(self, overrides: Sequence[str]) -> Settings:
         """A copy with ``dotted.key=value`` overrides applied and validated."""

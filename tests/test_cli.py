@@ -14,13 +14,8 @@ def test_help_lists_every_contract_command(capsys: pytest.CaptureFixture[str]) -
         assert command in out
 
 
-@pytest.mark.parametrize("command", sorted(cli.NOT_YET))
-def test_a_command_not_built_yet_says_so_and_exits_2(command: str, capsys: pytest.CaptureFixture[str]) -> None:
-    argv = ["query", "SELECT 1"] if command == "query" else command.split()
-    assert cli.main(argv) == cli.EXIT_USAGE
-    err = capsys.readouterr().err
-    assert "not available yet" in err
-    assert "#" in err
+def test_every_batch_job_the_parser_accepts_has_a_runner() -> None:
+    assert set(cli.BATCH_JOBS) == set(cli.BATCH_RUNNERS)
 
 
 def test_settings_errors_exit_2_with_the_key_named(capsys: pytest.CaptureFixture[str]) -> None:

@@ -36,3 +36,9 @@ def test_demo_runs_end_to_end_with_nothing_started_first(tmp_path: Path, fresh_m
     assert "order_stalled check:" in out
     assert "checkpoint at version" in out
     assert "demo finished" in out
+    # It ends with the KPI summary and the report's path.
+    assert "KPI summary (named query kpi_summary):" in out
+    report = re.search(r"report: (file://\S+)", out)
+    assert report, out
+    assert (tmp_path / "report.html").as_uri() == report.group(1)
+    assert (tmp_path / "report.html").read_text(encoding="utf-8").count('<svg class="chart"') >= 6

@@ -4,7 +4,9 @@ Per micro-batch, in this order, one commit per table, each recording the app tra
 ``(app_id, batch_id)`` and skipped when the table already holds it:
 
 1. ``bronze/order_events``: every record;
-2. ``quarantine/order_events``: records failing validation, with all their reasons;
+2. ``quarantine/order_events``: records failing validation, with all their reasons, and (with a
+   ``quality`` checker) records whose silver row fails a row-level expectation of the table's
+   suite (``expectation:<name>``); then ``quality/metrics``, the suites' results on the batch;
 3. ``silver/order_updates``, ``returns``, ``payments``, ``chargebacks``: valid events, without
    duplicates (within the batch, and against the event_ids already in the touched ``event_date``
    partitions: a duplicate has its original's event_time, so it lands in the same partition);
@@ -22,6 +24,7 @@ import logging
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -44,6 +47,9 @@ from pipelines.sinks.delta import CommitResult, DeltaWriteError, already_committ
 from pipelines.transforms import silver
 from pipelines.transforms.raw import decode, to_raw
 from pipelines.transforms.validation import validate
+
+if TYPE_CHECKING:
+    from pipelines.quality.checker import QualityChecker, TableResult
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +103,8 @@ class LakehouseWriter:
 
     ``sentiment`` is the ``df.transform`` step scoring comments (``pipelines.transforms.sentiment``);
     ``after_commit`` runs with the batch's valid, deduplicated events once every table is
-    committed (notifications go there, so they only announce committed data).
+    committed (notifications go there, so they only announce committed data). ``quality`` runs
+    the silver tables' suites on each batch (``pipelines.quality``; None = no checks).
     """
 
     lake: Lake
@@ -106,6 +113,7 @@ class LakehouseWriter:
     order_lookback_days: int = 90
     compact_every: int = 0
     after_commit: AfterCommit | None = None
+    quality: QualityChecker | None = None
     # The latest batches only: a stream runs for weeks and must not keep every report.
     reports: deque[BatchReport] = field(default_factory=lambda: deque(maxlen=RECENT_REPORTS))
 
@@ -119,38 +127,56 @@ class LakehouseWriter:
         validated = (
             batch.transform(to_raw).transform(decode).transform(validate).transform(silver.with_batch_id(batch_id))
         ).persist()
+        first = silver.first_arrivals(validated.where(F.size("reasons") == 0)).persist()
+        checked, accepted = validated, first
         try:
+            quality_results = None
+            if self.quality is not None:
+                from pipelines.quality.stream import check_batch, with_expectation_failures, without_failures
+
+                quality_results, failures = check_batch(self.quality, first)
+                if failures is not None:
+                    checked = validated.transform(with_expectation_failures(failures)).persist()
+                    accepted = first.transform(without_failures(failures))
             # A batch's records share one or two ingestion dates: write where they are, no shuffle.
             bronze = silver.to_bronze(validated)
             report.results.append(append(self.lake, BRONZE_TABLE, bronze, self.app_id, batch_id, cluster=False))
-            quarantine = silver.to_quarantine(validated)
+            quarantine = silver.to_quarantine(checked)
             report.results.append(append(self.lake, QUARANTINE_TABLE, quarantine, self.app_id, batch_id, cluster=False))
-            accepted = silver.first_arrivals(validated.where(F.size("reasons") == 0)).persist()
-            try:
-                touched = self._touched_dates(accepted)
-                events = {
-                    "update_order": (ORDER_UPDATES_TABLE, silver.order_updates),
-                    "return_order": (RETURNS_TABLE, lambda df: silver.returns(df, self.sentiment)),
-                    "payment": (PAYMENTS_TABLE, silver.payments),
-                    "chargeback": (CHARGEBACKS_TABLE, silver.chargebacks),
-                }
-                for event_type, (table, to_rows) in events.items():
-                    if event_type not in touched:
-                        report.results.append(CommitResult(table, committed=False))
-                        continue
-                    rows = to_rows(accepted)
-                    report.results.append(self._append_new_events(table, rows, batch_id, touched[event_type]))
-                report.results.append(self.merge_orders(accepted, batch_id))
-                if self.compact_every and batch_id % self.compact_every == 0:
-                    self.compact(validated)
-                if self.after_commit is not None:
-                    self.after_commit(accepted, batch_id)
-            finally:
-                accepted.unpersist()
+            if quality_results is not None:
+                report.results.append(self._record_quality(quality_results, batch_id))
+            touched = self._touched_dates(accepted)
+            events = {
+                "update_order": (ORDER_UPDATES_TABLE, silver.order_updates),
+                "return_order": (RETURNS_TABLE, lambda df: silver.returns(df, self.sentiment)),
+                "payment": (PAYMENTS_TABLE, silver.payments),
+                "chargeback": (CHARGEBACKS_TABLE, silver.chargebacks),
+            }
+            for event_type, (table, to_rows) in events.items():
+                if event_type not in touched:
+                    report.results.append(CommitResult(table, committed=False))
+                    continue
+                rows = to_rows(accepted)
+                report.results.append(self._append_new_events(table, rows, batch_id, touched[event_type]))
+            report.results.append(self.merge_orders(accepted, batch_id))
+            # Not at batch 0: the first batch has no earlier files to compact its own with.
+            if self.compact_every and (batch_id + 1) % self.compact_every == 0:
+                self.compact(validated)
+            if self.after_commit is not None:
+                self.after_commit(accepted, batch_id)
         finally:
+            first.unpersist()
+            if checked is not validated:
+                checked.unpersist()
             validated.unpersist()
         self.reports.append(report)
         return report
+
+    def _record_quality(self, results: list[TableResult], batch_id: int) -> CommitResult:
+        from pipelines.quality.metrics import append_metrics, metric_rows
+
+        rows = metric_rows(results, run_kind="stream", run_id=self.app_id, batch_id=batch_id)
+        return append_metrics(self.lake, rows, self.app_id, batch_id)
 
     @staticmethod
     def _touched_dates(accepted: DataFrame) -> dict[str, list[dt.date]]:

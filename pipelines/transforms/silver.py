@@ -157,7 +157,18 @@ def new_orders(valid: DataFrame, sentiment: SentimentStep | None = None) -> Data
     When one order_id has several new_order events (different event_ids), the earliest event
     wins (event_time, then event_id), so replays and reruns pick the same one.
     """
-    rows = valid.where(F.col("event_type") == "new_order").withColumns(
+    rows = new_order_rows(valid)
+    first = F.row_number().over(Window.partitionBy("order_id").orderBy("event_time", "event_id"))
+    rows = rows.withColumn("__rank", first).where(F.col("__rank") == 1).drop("__rank")
+    return rows.transform(sentiment or _no_sentiment).transform(conform(SILVER_ORDERS))
+
+
+def new_order_rows(valid: DataFrame) -> DataFrame:
+    """Every valid ``new_order`` event as an unscored silver/orders row (extra columns kept), before one per order.
+
+    The data-quality check looks at each of them: any could become its order's row.
+    """
+    return valid.where(F.col("event_type") == "new_order").withColumns(
         {
             "customer_id": _get("customer.id", "string"),
             "customer_name": _get("customer.name", "string"),
@@ -176,9 +187,6 @@ def new_orders(valid: DataFrame, sentiment: SentimentStep | None = None) -> Data
             "order_date": utc_date("event_time"),
         }
     )
-    first = F.row_number().over(Window.partitionBy("order_id").orderBy("event_time", "event_id"))
-    rows = rows.withColumn("__rank", first).where(F.col("__rank") == 1).drop("__rank")
-    return rows.transform(sentiment or _no_sentiment).transform(conform(SILVER_ORDERS))
 
 
 def latest_status(updates: DataFrame) -> DataFrame:
