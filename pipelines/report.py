@@ -54,6 +54,17 @@ _COLUMNS: dict[str, list[str]] = {
     ORDERS_TABLE: ["order_date", "sentiment_label", "lat", "lon"],
 }
 
+# The KPI summary's columns, in order, with or without data.
+_SUMMARY_COLUMNS = [
+    "currency",
+    "orders",
+    "gross_revenue",
+    "net_cash_flow",
+    "payment_success_rate",
+    "chargeback_rate",
+    "return_rate",
+]
+
 
 class ReportError(RuntimeError):
     """The report cannot be written where it was asked to go."""
@@ -124,17 +135,7 @@ def kpi_summary(data: ReportData) -> pd.DataFrame:
     """Per currency over the whole period: orders, revenue, net cash flow and rates weighted by their counts."""
     kpis = data.frame(DAILY_KPIS_TABLE).copy()
     if kpis.empty:
-        return pd.DataFrame(
-            columns=[
-                "currency",
-                "orders",
-                "gross_revenue",
-                "net_cash_flow",
-                "payment_success_rate",
-                "chargeback_rate",
-                "return_rate",
-            ]
-        )
+        return pd.DataFrame(columns=_SUMMARY_COLUMNS)
     kpis["succeeded"] = kpis["payment_attempts"] - kpis["payment_failures"]
     kpis["chargebacks"] = kpis["chargeback_rate"].fillna(0) * kpis["succeeded"]
     kpis["returned"] = kpis["return_rate"].fillna(0) * kpis["orders"]
@@ -156,17 +157,7 @@ def kpi_summary(data: ReportData) -> pd.DataFrame:
     summary["chargeback_rate"] = ratio(summary["chargebacks"], summary["succeeded"])
     summary["return_rate"] = ratio(summary["returned"], summary["orders"])
     summary = summary.reset_index().sort_values(["orders", "currency"], ascending=[False, True], kind="stable")
-    return summary[
-        [
-            "currency",
-            "orders",
-            "gross_revenue",
-            "net_cash_flow",
-            "payment_success_rate",
-            "chargeback_rate",
-            "return_rate",
-        ]
-    ].reset_index(drop=True)
+    return summary[_SUMMARY_COLUMNS].reset_index(drop=True)
 
 
 def daily_volume_chart(data: ReportData) -> str:

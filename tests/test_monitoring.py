@@ -1,14 +1,12 @@
 from __future__ import annotations
 
-import base64
 import datetime as dt
-import json
 from pathlib import Path
 
 import pytest
-from lakehouse_traps import Record, build_traps
+from lakehouse_traps import build_traps
 from pyspark.sql import SparkSession
-from pyspark.sql import functions as F  # noqa: N812 - the usual PySpark alias
+from support.file_stream import run_file_stream, write_raw_lines
 
 from pipelines.aws.clients import AwsEndpoint, client
 from pipelines.lake import Lake
@@ -18,47 +16,6 @@ from pipelines.schemas import PIPELINE_METRICS, PIPELINE_METRICS_TABLE, RAW
 from pipelines.sinks.lakehouse import LakehouseWriter
 
 
-def _write_raw_lines(folder: Path, name: str, records: list[Record]) -> None:
-    lines = [
-        json.dumps(
-            {
-                "data": base64.b64encode(r.data).decode("ascii"),
-                "ingested_at": r.ingested_at.isoformat(),
-                "stream": "orders",
-                "shard_id": "shard-0",
-                "sequence_number": f"{name}-{i:06d}",
-            }
-        )
-        for i, r in enumerate(records)
-    ]
-    staging = folder.parent / f".{name}"
-    staging.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    staging.rename(folder / name)
-
-
-def _run_file_stream(spark: SparkSession, folder: Path, checkpoint: Path, batch_function) -> None:  # type: ignore[no-untyped-def]
-    schema = "data STRING, ingested_at TIMESTAMP, stream STRING, shard_id STRING, sequence_number STRING"
-    source = spark.readStream.schema(schema).option("maxFilesPerTrigger", 1).json(str(folder))
-    raw = source.select(
-        F.unbase64("data").alias("data"),
-        "ingested_at",
-        "stream",
-        "shard_id",
-        "sequence_number",
-        F.lit(None).cast("string").alias("topic"),
-        F.lit(None).cast("int").alias("partition"),
-        F.lit(None).cast("long").alias("offset"),
-    )
-    query = (
-        raw.writeStream.foreachBatch(batch_function)
-        .option("checkpointLocation", str(checkpoint))
-        .trigger(availableNow=True)
-        .start()
-    )
-    query.awaitTermination(600)
-    assert query.exception() is None
-
-
 def test_a_stream_run_publishes_each_batchs_figures_to_cloudwatch_and_the_metrics_table(
     spark: SparkSession, tmp_path: Path, unique_name: str
 ) -> None:
@@ -66,14 +23,14 @@ def test_a_stream_run_publishes_each_batchs_figures_to_cloudwatch_and_the_metric
     folder = tmp_path / "incoming"
     folder.mkdir()
     for number, run in enumerate(traps.runs):
-        _write_raw_lines(folder, f"run-{number}.json", run)
+        write_raw_lines(folder, f"run-{number}.json", run, sequence_prefix=f"run-{number}.json-")
     lake = Lake(str(tmp_path / "lake"))
     lake.ensure_tables()
     endpoint = AwsEndpoint.from_environment()
     monitor = StreamMonitor("orders-stream", CloudWatchPublisher(unique_name, endpoint), lake)
     writer = LakehouseWriter(lake, "orders-stream")
 
-    _run_file_stream(spark, folder, tmp_path / "checkpoint", monitor.instrument(writer))
+    run_file_stream(spark, folder, tmp_path / "checkpoint", monitor.instrument(writer))
 
     cloudwatch = client("cloudwatch", endpoint)
     listed = cloudwatch.list_metrics(Namespace=unique_name)["Metrics"]

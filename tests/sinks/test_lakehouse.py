@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import json
 from pathlib import Path
@@ -10,7 +9,7 @@ import pytest
 from deltalake import write_deltalake
 from lakehouse_traps import Record, actual_tables, build_traps, expected_tables
 from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql import functions as F  # noqa: N812 - the usual PySpark alias
+from support.file_stream import run_file_stream, write_raw_lines
 
 from pipelines.lake import Lake, arrow_schema
 from pipelines.schemas import (
@@ -110,47 +109,6 @@ def test_a_crash_between_commits_neither_loses_nor_duplicates_rows(spark: SparkS
     assert lake.read_arrow(BRONZE_TABLE).num_rows == len(traps.records)
 
 
-def _write_raw_lines(folder: Path, name: str, records: list[Record], shard: str) -> None:
-    lines = [
-        json.dumps(
-            {
-                "data": base64.b64encode(r.data).decode("ascii"),
-                "ingested_at": r.ingested_at.isoformat(),
-                "stream": "orders",
-                "shard_id": shard,
-                "sequence_number": str(i).zfill(6),
-            }
-        )
-        for i, r in enumerate(records)
-    ]
-    staging = folder.parent / f".{name}"
-    staging.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    staging.rename(folder / name)  # appear whole to the file source
-
-
-def _run_file_stream(spark: SparkSession, folder: Path, checkpoint: Path, writer: LakehouseWriter) -> None:
-    schema = "data STRING, ingested_at TIMESTAMP, stream STRING, shard_id STRING, sequence_number STRING"
-    source = spark.readStream.schema(schema).option("maxFilesPerTrigger", 1).json(str(folder))
-    raw = source.select(
-        F.unbase64("data").alias("data"),
-        "ingested_at",
-        "stream",
-        "shard_id",
-        "sequence_number",
-        F.lit(None).cast("string").alias("topic"),
-        F.lit(None).cast("int").alias("partition"),
-        F.lit(None).cast("long").alias("offset"),
-    )
-    query = (
-        raw.writeStream.foreachBatch(writer)
-        .option("checkpointLocation", str(checkpoint))
-        .trigger(availableNow=True)
-        .start()
-    )
-    query.awaitTermination(600)
-    assert query.exception() is None
-
-
 def test_a_streaming_query_with_a_restart_writes_the_traps_exactly_once(spark: SparkSession, tmp_path: Path) -> None:
     traps = build_traps()
     folder, checkpoint = tmp_path / "incoming", tmp_path / "checkpoint"
@@ -158,12 +116,12 @@ def test_a_streaming_query_with_a_restart_writes_the_traps_exactly_once(spark: S
     lake = Lake(str(tmp_path / "lake"))
     lake.ensure_tables()
 
-    _write_raw_lines(folder, "run-0.json", traps.runs[0], "shard-0")
-    _run_file_stream(spark, folder, checkpoint, LakehouseWriter(lake, "orders-stream"))
-    _write_raw_lines(folder, "run-1.json", traps.runs[1], "shard-1")
+    write_raw_lines(folder, "run-0.json", traps.runs[0], shard="shard-0")
+    run_file_stream(spark, folder, checkpoint, LakehouseWriter(lake, "orders-stream"))
+    write_raw_lines(folder, "run-1.json", traps.runs[1], shard="shard-1")
     # A new query on the same checkpoint: the restart picks up only the new file.
     restarted = LakehouseWriter(lake, "orders-stream")
-    _run_file_stream(spark, folder, checkpoint, restarted)
+    run_file_stream(spark, folder, checkpoint, restarted)
 
     assert [report.batch_id for report in restarted.reports] == [1]
     assert actual_tables(lake) == expected_tables(traps.records)

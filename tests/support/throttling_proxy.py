@@ -4,24 +4,25 @@ with ProvisionedThroughputExceededException or ExpiredIteratorException, as a bu
 
 from __future__ import annotations
 
-import http.client
 import json
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
-from urllib.parse import urlsplit
+from typing import ClassVar
+
+from support.loopback_proxy import LoopbackProxy, ProxyHandler
 
 GET_RECORDS = "Kinesis_20131202.GetRecords"
 PUT_RECORDS = "Kinesis_20131202.PutRecords"
 
 
-class ThrottlingProxy:
+class ThrottlingProxy(LoopbackProxy):
     """Forwards every request to ``upstream``, refusing GetRecords in bursts.
 
     Of every ``throttle_period`` GetRecords calls the first ``throttle_burst`` are refused as
     throttled (period 0 = never); of the calls let through, every ``expire_every``-th (0 = never)
     answers that its iterator expired. ``throttled`` and ``expired`` count what was injected.
     """
+
+    thread_name: ClassVar[str] = "throttling-proxy"
 
     def __init__(
         self,
@@ -31,8 +32,6 @@ class ThrottlingProxy:
         expire_every: int = 0,
         partial_put_calls: int = 0,
     ) -> None:
-        parts = urlsplit(upstream)
-        self._host, self._port = parts.hostname or "127.0.0.1", parts.port or 80
         self.throttle_period = throttle_period
         self.throttle_burst = throttle_burst
         self.expire_every = expire_every
@@ -45,13 +44,7 @@ class ThrottlingProxy:
         self.throttled = 0
         self.expired = 0
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="throttling-proxy", daemon=True)
-
-    @property
-    def endpoint_url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        super().__init__(upstream)
 
     def _fault_for(self, target: str) -> str | None:
         if target != GET_RECORDS:
@@ -78,67 +71,22 @@ class ThrottlingProxy:
                 return None
         return list(range(1, len(records), 2))
 
-    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
-        proxy = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, format: str, *args: object) -> None:
-                return
-
-            def _forward(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                fault = proxy._fault_for(self.headers.get("X-Amz-Target", ""))
-                if fault is not None:
-                    payload = json.dumps({"__type": fault, "message": "injected by the test proxy"}).encode()
-                    self.send_response(400)
-                    self.send_header("Content-Type", "application/x-amz-json-1.1")
-                    self.send_header("Content-Length", str(len(payload)))
-                    self.end_headers()
-                    self.wfile.write(payload)
-                    return
-                refused = proxy._partial_put(self.headers.get("X-Amz-Target", ""), body)
-                if refused:
-                    request = json.loads(body)
-                    kept = [record for index, record in enumerate(request["Records"]) if index not in refused]
-                    body = json.dumps({**request, "Records": kept}).encode()
-                upstream = http.client.HTTPConnection(proxy._host, proxy._port, timeout=60)
-                try:
-                    headers = {
-                        k: v
-                        for k, v in self.headers.items()
-                        # moto reads the region from Authorization and does not check signatures, so a
-                        # rewritten body can keep it; http.client sets the new Content-Length.
-                        if k.lower() not in ("host", "connection", "content-length")
-                    }
-                    upstream.request(self.command, self.path, body=body, headers=headers)
-                    answer = upstream.getresponse()
-                    data = answer.read()
-                    if refused and answer.status == 200:
-                        data = _merge_refused(json.loads(data), refused)
-                    self.send_response(answer.status)
-                    for key, value in answer.getheaders():
-                        if key.lower() not in ("transfer-encoding", "connection", "content-length"):
-                            self.send_header(key, value)
-                    self.send_header("Content-Length", str(len(data)))
-                    self.end_headers()
-                    self.wfile.write(data)
-                finally:
-                    upstream.close()
-
-            do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _forward  # noqa: N815 - names http.server calls
-
-        return Handler
-
-    def __enter__(self) -> ThrottlingProxy:
-        self._thread.start()
-        return self
-
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=10)
+    def handle(self, request: ProxyHandler, body: bytes) -> None:
+        target = request.headers.get("X-Amz-Target", "")
+        fault = self._fault_for(target)
+        if fault is not None:
+            payload = json.dumps({"__type": fault, "message": "injected by the test proxy"}).encode()
+            request.send_payload(400, "application/x-amz-json-1.1", payload)
+            return
+        refused = self._partial_put(target, body)
+        if refused:
+            sent = json.loads(body)
+            kept = [record for index, record in enumerate(sent["Records"]) if index not in refused]
+            body = json.dumps({**sent, "Records": kept}).encode()
+        answer = request.fetch(body)
+        if refused and answer.status == 200:
+            answer.body = _merge_refused(json.loads(answer.body), refused)
+        request.send_upstream(answer)
 
 
 def _merge_refused(answer: dict[str, object], refused: list[int]) -> bytes:

@@ -117,9 +117,11 @@ def _silver(
     )
 
 
-def _expected(spark: SparkSession, schema: StructType, rows: list[dict[str, Any]]) -> DataFrame:
+def _assert_rows(result: DataFrame, schema: StructType, rows: list[dict[str, Any]]) -> None:
+    """``result`` holds exactly ``rows`` (in any order), each stamped ``updated_at`` = UPDATED."""
+    expected = _frame(result.sparkSession, schema, [{**row, "updated_at": UPDATED} for row in rows])
     # Spark infers non-null for some aggregates; the tables' schemas are all nullable, so only values are compared.
-    return _frame(spark, schema, [{**row, "updated_at": UPDATED} for row in rows])
+    assert_df_equality(result, expected, ignore_row_order=True, ignore_nullable=True)
 
 
 def test_daily_kpis_follow_the_contract_with_null_rates_where_a_denominator_is_zero(spark: SparkSession) -> None:
@@ -138,8 +140,8 @@ def test_daily_kpis_follow_the_contract_with_null_rates_where_a_denominator_is_z
 
     result = gold.daily_kpis(silver, UPDATED)
 
-    expected = _expected(
-        spark,
+    _assert_rows(
+        result,
         DAILY_KPIS,
         [
             {
@@ -169,7 +171,6 @@ def test_daily_kpis_follow_the_contract_with_null_rates_where_a_denominator_is_z
             },
         ],
     )
-    assert_df_equality(result, expected, ignore_row_order=True, ignore_nullable=True)
 
 
 def test_cash_flow_sums_cents_exactly_and_nets_refunds_and_chargebacks(spark: SparkSession) -> None:
@@ -187,8 +188,8 @@ def test_cash_flow_sums_cents_exactly_and_nets_refunds_and_chargebacks(spark: Sp
 
     result = gold.cash_flow_daily(silver, UPDATED)
 
-    expected = _expected(
-        spark,
+    _assert_rows(
+        result,
         CASH_FLOW_DAILY,
         [
             # 0.1 + 0.2 is 0.30000000000000004 in doubles: summed as cents it is 0.3.
@@ -197,7 +198,6 @@ def test_cash_flow_sums_cents_exactly_and_nets_refunds_and_chargebacks(spark: Sp
             {"date": D2, "currency": "EUR", "inflow": 0.0, "refunds": 0.0, "chargebacks": 0.3, "net": -0.3},
         ],
     )
-    assert_df_equality(result, expected, ignore_row_order=True, ignore_nullable=True)
 
 
 def test_regions_come_from_the_gps_boxes_and_unknown_without_a_location(spark: SparkSession) -> None:
@@ -241,8 +241,8 @@ def test_revenue_splits_by_source_region_and_item_category(spark: SparkSession) 
             "revenue": revenue,
         }
 
-    expected = _expected(
-        spark,
+    _assert_rows(
+        result,
         REVENUE_DAILY,
         [
             row("source", "shop-a", 1, 3, 30.0),
@@ -254,7 +254,6 @@ def test_revenue_splits_by_source_region_and_item_category(spark: SparkSession) 
             row("category", "unknown", 1, 1, 5.5),
         ],
     )
-    assert_df_equality(result, expected, ignore_row_order=True, ignore_nullable=True)
 
 
 def test_payment_method_performance_and_failure_diagnostics(spark: SparkSession) -> None:
@@ -270,41 +269,32 @@ def test_payment_method_performance_and_failure_diagnostics(spark: SparkSession)
     methods = gold.payment_methods_daily(silver, UPDATED)
     failures = gold.payment_failures_daily(silver, UPDATED)
 
-    assert_df_equality(
+    _assert_rows(
         methods,
-        _expected(
-            spark,
-            PAYMENT_METHODS_DAILY,
-            [
-                {
-                    "date": D1,
-                    "currency": "EUR",
-                    "payment_method": "card",
-                    "attempts": 3,
-                    "failures": 2,
-                    "success_rate": 1 / 3,
-                    "inflow": 10.0,
-                    "orders": 2,
-                    "orders_paid": 1,
-                    "attempts_per_paid_order": 3.0,
-                }
-            ],
-        ),
-        ignore_nullable=True,
+        PAYMENT_METHODS_DAILY,
+        [
+            {
+                "date": D1,
+                "currency": "EUR",
+                "payment_method": "card",
+                "attempts": 3,
+                "failures": 2,
+                "success_rate": 1 / 3,
+                "inflow": 10.0,
+                "orders": 2,
+                "orders_paid": 1,
+                "attempts_per_paid_order": 3.0,
+            }
+        ],
     )
     base = {"date": D1, "currency": "EUR", "payment_method": "card", "source": "psp", "failures": 1, "orders": 1}
-    assert_df_equality(
+    _assert_rows(
         failures,
-        _expected(
-            spark,
-            PAYMENT_FAILURES_DAILY,
-            [
-                {**base, "failure_code": "card_declined", "amount": 10.0},
-                {**base, "failure_code": "fraud_suspected", "amount": 7.0},
-            ],
-        ),
-        ignore_row_order=True,
-        ignore_nullable=True,
+        PAYMENT_FAILURES_DAILY,
+        [
+            {**base, "failure_code": "card_declined", "amount": 10.0},
+            {**base, "failure_code": "fraud_suspected", "amount": 7.0},
+        ],
     )
 
 
@@ -326,8 +316,8 @@ def test_return_rate_and_order_accuracy_by_category_count_returns_of_the_orders_
     result = gold.returns_by_category_daily(silver, UPDATED)
 
     base = {"date": D1, "currency": "EUR"}
-    expected = _expected(
-        spark,
+    _assert_rows(
+        result,
         RETURNS_BY_CATEGORY_DAILY,
         [
             {**base, "category": "home", "orders": 3, "returned_orders": 1, "return_rate": 1 / 3,
@@ -336,7 +326,6 @@ def test_return_rate_and_order_accuracy_by_category_count_returns_of_the_orders_
              "inaccurate_orders": 1, "order_accuracy": 0.5, "returned_units": 1},
         ],
     )  # fmt: skip
-    assert_df_equality(result, expected, ignore_row_order=True, ignore_nullable=True)
 
 
 def test_fraud_signals_count_fraud_chargebacks_declines_and_repeated_failures(spark: SparkSession) -> None:
@@ -352,8 +341,8 @@ def test_fraud_signals_count_fraud_chargebacks_declines_and_repeated_failures(sp
 
     result = gold.fraud_daily(silver, UPDATED)
 
-    expected = _expected(
-        spark,
+    _assert_rows(
+        result,
         FRAUD_DAILY,
         [
             {
@@ -369,7 +358,6 @@ def test_fraud_signals_count_fraud_chargebacks_declines_and_repeated_failures(sp
             }
         ],
     )
-    assert_df_equality(result, expected, ignore_nullable=True)
 
 
 def test_for_dates_keeps_only_the_dates_being_recomputed(spark: SparkSession) -> None:
