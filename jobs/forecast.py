@@ -41,6 +41,7 @@ from pipelines.forecast import (
     forecast_table,
 )
 from pipelines.lake import Lake, arrow_schema
+from pipelines.logs import configure_logging
 from pipelines.schemas import CASH_FLOW_DAILY_TABLE, CASH_FLOW_FORECAST_TABLE, FORECAST_BACKTEST_TABLE, TABLES
 from pipelines.settings import ForecastSettings, Settings, load_settings
 
@@ -216,7 +217,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--conf", metavar="FILE")
     parser.add_argument("--set", metavar="KEY=VALUE", action="append", dest="overrides", default=[])
     args, _ = parser.parse_known_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging()
     for line in run(load_settings(args.conf, args.overrides)).lines():
         print(line)
     return 0

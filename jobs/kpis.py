@@ -33,6 +33,7 @@ from deltalake import CommitProperties, write_deltalake
 from deltalake.exceptions import DeltaError
 
 from pipelines.lake import Lake, LakeError, arrow_schema
+from pipelines.logs import configure_logging
 from pipelines.schemas import (
     CASH_FLOW_DAILY_TABLE,
     CHARGEBACKS_TABLE,
@@ -375,7 +376,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--set", metavar="KEY=VALUE", action="append", dest="overrides", default=[])
     parser.add_argument("--full", action="store_true", help="recompute every date of every gold table")
     args, _ = parser.parse_known_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging()
     for line in run(load_settings(args.conf, args.overrides), full=args.full).lines():
         print(line)
     return 0

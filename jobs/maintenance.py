@@ -19,6 +19,7 @@ import sys
 from collections.abc import Sequence
 
 from pipelines.lake import Lake, LakeError
+from pipelines.logs import configure_logging
 from pipelines.schemas import TABLES
 from pipelines.settings import Settings, load_settings
 
@@ -61,7 +62,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--conf", metavar="FILE")
     parser.add_argument("--set", metavar="KEY=VALUE", action="append", dest="overrides", default=[])
     args, _ = parser.parse_known_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging()
     for line in run(load_settings(args.conf, args.overrides)):
         print(line)
     return 0

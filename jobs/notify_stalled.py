@@ -20,6 +20,7 @@ from collections.abc import Sequence
 
 from pipelines.aws.clients import AwsEndpoint
 from pipelines.lake import Lake
+from pipelines.logs import configure_logging
 from pipelines.notifications.delivery import DeliveryReport, Notifier
 from pipelines.notifications.stream import notify_stalled_orders
 from pipelines.schemas import ORDERS_TABLE, PAYMENTS_TABLE
@@ -62,7 +63,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--now", default=None, metavar="RFC3339", help="evaluate as of this moment")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging()
     report = run(load_settings(args.conf, args.overrides), _parse_now(args.now))
     return 0 if report.complete else 1
 

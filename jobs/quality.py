@@ -19,6 +19,7 @@ from collections.abc import Sequence
 
 from pipelines.aws.clients import AwsEndpoint
 from pipelines.lake import Lake
+from pipelines.logs import configure_logging
 from pipelines.quality.checker import QualityChecker
 from pipelines.quality.tables import QualityReport, check_tables
 from pipelines.settings import Settings, load_settings
@@ -42,7 +43,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--conf", metavar="FILE")
     parser.add_argument("--set", metavar="KEY=VALUE", action="append", dest="overrides", default=[])
     args, _ = parser.parse_known_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging()
     report = run(load_settings(args.conf, args.overrides))
     if report is None:
         log.info("quality checks are off for batch jobs (quality.enabled / quality.on_batch)")

@@ -13,11 +13,11 @@ goes beside a folder lake (``report.html``) or to ``<lake.root>/reports/report.h
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from collections.abc import Sequence
 
 from pipelines.lake import Lake
+from pipelines.logs import configure_logging
 from pipelines.report import write_report
 from pipelines.settings import Settings, load_settings
 
@@ -35,7 +35,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--set", metavar="KEY=VALUE", action="append", dest="overrides", default=[])
     parser.add_argument("--output", metavar="FILE", help="where to write the report (default report.output)")
     args, _ = parser.parse_known_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging()
     print(f"report: {run(load_settings(args.conf, args.overrides), args.output)}")
     return 0
 

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 
 from pipelines.aws.clients import AwsEndpoint
 from pipelines.lake import Lake
+from pipelines.logs import configure_logging
 from pipelines.monitoring import StreamMonitor
 from pipelines.notifications.delivery import Notifier
 from pipelines.notifications.ledger import ensure_ledger
@@ -148,7 +149,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--set", metavar="KEY=VALUE", action="append", dest="overrides", default=[])
     parser.add_argument("--trigger", help="'available-now' or 'processing-time=<duration>'")
     args, _ = parser.parse_known_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging()
     settings = load_settings(args.conf, args.overrides)
     if args.trigger:
         settings = settings.with_overrides([f"stream.trigger={args.trigger}"])

@@ -7,10 +7,10 @@ Every command takes ``--conf FILE`` (YAML, default ``conf/local.yaml``) and repe
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from collections.abc import Callable, Sequence
 
+from pipelines.logs import configure_logging
 from pipelines.settings import Settings, SettingsError, load_settings
 
 EXIT_OK = 0
@@ -302,12 +302,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``orders-pipeline`` console script."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if getattr(args, "verbose", False) else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    for noisy in ("py4j", "botocore", "urllib3", "werkzeug"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    configure_logging(getattr(args, "verbose", False))
     try:
         return COMMANDS[args.command](args)
     except SettingsError as exc:
