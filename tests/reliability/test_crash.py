@@ -241,8 +241,9 @@ def _crash_trials(root: Path, base_name: str, plans: list[list[KillPoint]]) -> d
 def test_a_job_killed_at_random_points_and_restarted_loses_and_repeats_nothing(
     moto_server: MotoServer, tmp_path: Path, unique_name: str
 ) -> None:
-    # Killed between two table commits of the second micro-batch (after bronze), then restarted.
-    summary = _crash_trials(tmp_path, unique_name[:24], [[KillPoint("commit", table=BRONZE_TABLE, count=2)]])
+    # Killed between two table commits (after bronze, before quarantine and silver), then restarted.
+    # The first batch's: Spark 4.0/4.1 may drain the traps in a single available-now batch.
+    summary = _crash_trials(tmp_path, unique_name[:24], [[KillPoint("commit", table=BRONZE_TABLE, count=1)]])
     assert summary["kills"] == 1, summary["outcomes"]
 
 
