@@ -17,7 +17,6 @@ backtest (the model against a weekly seasonal-naive baseline) to ``gold/forecast
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import logging
 import math
@@ -31,6 +30,7 @@ import pyarrow as pa
 from deltalake import write_deltalake
 from deltalake.exceptions import DeltaError
 
+from pipelines.entry import job_parser, job_settings
 from pipelines.forecast import (
     BASELINE,
     ForecastConfig,
@@ -41,9 +41,8 @@ from pipelines.forecast import (
     forecast_table,
 )
 from pipelines.lake import Lake, arrow_schema
-from pipelines.logs import configure_logging
 from pipelines.schemas import CASH_FLOW_DAILY_TABLE, CASH_FLOW_FORECAST_TABLE, FORECAST_BACKTEST_TABLE, TABLES
-from pipelines.settings import ForecastSettings, Settings, load_settings
+from pipelines.settings import ForecastSettings, Settings
 
 log = logging.getLogger(__name__)
 
@@ -213,12 +212,8 @@ def run(settings: Settings, now: dt.datetime | None = None) -> ForecastReport:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """spark-submit / Glue entry point: ``jobs/forecast.py [--conf FILE] [--set k=v ...]``."""
-    parser = argparse.ArgumentParser(prog="forecast", description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--conf", metavar="FILE")
-    parser.add_argument("--set", metavar="KEY=VALUE", action="append", dest="overrides", default=[])
-    args, _ = parser.parse_known_args(argv)
-    configure_logging()
-    for line in run(load_settings(args.conf, args.overrides)).lines():
+    _, settings = job_settings(job_parser("forecast", __doc__), argv)
+    for line in run(settings).lines():
         print(line)
     return 0
 

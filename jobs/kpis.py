@@ -17,7 +17,6 @@ A gold table without that record (first run, ``--full``, a log too old to diff) 
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import json
 import logging
@@ -32,8 +31,8 @@ import pyarrow.compute as pc
 from deltalake import CommitProperties, write_deltalake
 from deltalake.exceptions import DeltaError
 
+from pipelines.entry import job_parser, job_settings
 from pipelines.lake import Lake, LakeError, arrow_schema
-from pipelines.logs import configure_logging
 from pipelines.schemas import (
     CASH_FLOW_DAILY_TABLE,
     CHARGEBACKS_TABLE,
@@ -51,7 +50,7 @@ from pipelines.schemas import (
     REVENUE_DAILY_TABLE,
     TABLES,
 )
-from pipelines.settings import Settings, load_settings
+from pipelines.settings import Settings
 from pipelines.transforms import gold
 
 log = logging.getLogger(__name__)
@@ -371,13 +370,10 @@ def kpi_summary(lake: Lake, dates: Iterable[dt.date] | None = None) -> list[str]
 
 def main(argv: Sequence[str] | None = None) -> int:
     """spark-submit / Glue entry point: ``jobs/kpis.py [--conf FILE] [--set k=v ...] [--full]``."""
-    parser = argparse.ArgumentParser(prog="kpis", description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--conf", metavar="FILE")
-    parser.add_argument("--set", metavar="KEY=VALUE", action="append", dest="overrides", default=[])
+    parser = job_parser("kpis", __doc__)
     parser.add_argument("--full", action="store_true", help="recompute every date of every gold table")
-    args, _ = parser.parse_known_args(argv)
-    configure_logging()
-    for line in run(load_settings(args.conf, args.overrides), full=args.full).lines():
+    args, settings = job_settings(parser, argv)
+    for line in run(settings, full=args.full).lines():
         print(line)
     return 0
 

@@ -13,15 +13,14 @@ hours): a reader or a streaming micro-batch still using an older snapshot keeps 
 
 from __future__ import annotations
 
-import argparse
 import logging
 import sys
 from collections.abc import Sequence
 
+from pipelines.entry import job_parser, job_settings
 from pipelines.lake import Lake, LakeError
-from pipelines.logs import configure_logging
 from pipelines.schemas import TABLES
-from pipelines.settings import Settings, load_settings
+from pipelines.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -58,12 +57,8 @@ def run(settings: Settings) -> list[str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """spark-submit / Glue entry point: ``jobs/maintenance.py [--conf FILE] [--set k=v ...]``."""
-    parser = argparse.ArgumentParser(prog="maintenance")
-    parser.add_argument("--conf", metavar="FILE")
-    parser.add_argument("--set", metavar="KEY=VALUE", action="append", dest="overrides", default=[])
-    args, _ = parser.parse_known_args(argv)
-    configure_logging()
-    for line in run(load_settings(args.conf, args.overrides)):
+    _, settings = job_settings(job_parser("maintenance", __doc__), argv)
+    for line in run(settings):
         print(line)
     return 0
 

@@ -12,20 +12,19 @@ notification to one.
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import logging
 import sys
 from collections.abc import Sequence
 
 from pipelines.aws.clients import AwsEndpoint
+from pipelines.entry import job_parser, job_settings
 from pipelines.lake import Lake
-from pipelines.logs import configure_logging
 from pipelines.notifications.delivery import DeliveryReport, Notifier
 from pipelines.notifications.stream import notify_stalled_orders
 from pipelines.schemas import ORDERS_TABLE, PAYMENTS_TABLE
 from pipelines.session import get_spark
-from pipelines.settings import Settings, load_settings
+from pipelines.settings import Settings
 
 LOG = logging.getLogger("jobs.notify_stalled")
 
@@ -58,13 +57,10 @@ def run(settings: Settings, now: dt.datetime | None = None) -> DeliveryReport:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; exit code 1 when notifications stay pending (the next run retries them)."""
-    parser = argparse.ArgumentParser(prog="notify_stalled", description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--conf", default=None, help="settings file (YAML), default conf/local.yaml")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    parser = job_parser("notify_stalled", __doc__)
     parser.add_argument("--now", default=None, metavar="RFC3339", help="evaluate as of this moment")
-    args = parser.parse_args(argv)
-    configure_logging()
-    report = run(load_settings(args.conf, args.overrides), _parse_now(args.now))
+    args, settings = job_settings(parser, argv, strict=True)
+    report = run(settings, _parse_now(args.now))
     return 0 if report.complete else 1
 
 

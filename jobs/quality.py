@@ -12,17 +12,16 @@ Results go to ``quality/metrics``; the exit code is 1 when an expectation fails.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import sys
 from collections.abc import Sequence
 
 from pipelines.aws.clients import AwsEndpoint
+from pipelines.entry import job_parser, job_settings
 from pipelines.lake import Lake
-from pipelines.logs import configure_logging
 from pipelines.quality.checker import QualityChecker
 from pipelines.quality.tables import QualityReport, check_tables
-from pipelines.settings import Settings, load_settings
+from pipelines.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -39,12 +38,8 @@ def run(settings: Settings) -> QualityReport | None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """spark-submit entry point: ``jobs/quality.py [--conf FILE] [--set k=v ...]``."""
-    parser = argparse.ArgumentParser(prog="quality", description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--conf", metavar="FILE")
-    parser.add_argument("--set", metavar="KEY=VALUE", action="append", dest="overrides", default=[])
-    args, _ = parser.parse_known_args(argv)
-    configure_logging()
-    report = run(load_settings(args.conf, args.overrides))
+    _, settings = job_settings(job_parser("quality", __doc__), argv)
+    report = run(settings)
     if report is None:
         log.info("quality checks are off for batch jobs (quality.enabled / quality.on_batch)")
         return 0

@@ -12,14 +12,13 @@ goes beside a folder lake (``report.html``) or to ``<lake.root>/reports/report.h
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import Sequence
 
+from pipelines.entry import job_parser, job_settings
 from pipelines.lake import Lake
-from pipelines.logs import configure_logging
 from pipelines.report import write_report
-from pipelines.settings import Settings, load_settings
+from pipelines.settings import Settings
 
 
 def run(settings: Settings, output: str | None = None) -> str:
@@ -30,13 +29,10 @@ def run(settings: Settings, output: str | None = None) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """spark-submit entry point: ``jobs/report.py [--conf FILE] [--set k=v ...] [--output FILE]``."""
-    parser = argparse.ArgumentParser(prog="report", description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--conf", metavar="FILE")
-    parser.add_argument("--set", metavar="KEY=VALUE", action="append", dest="overrides", default=[])
+    parser = job_parser("report", __doc__)
     parser.add_argument("--output", metavar="FILE", help="where to write the report (default report.output)")
-    args, _ = parser.parse_known_args(argv)
-    configure_logging()
-    print(f"report: {run(load_settings(args.conf, args.overrides), args.output)}")
+    args, settings = job_settings(parser, argv)
+    print(f"report: {run(settings, args.output)}")
     return 0
 
 

@@ -17,19 +17,18 @@ filesystem handles S3, as EMRFS and Glue do); the lake itself is written through
 
 from __future__ import annotations
 
-import argparse
 import logging
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from pipelines.aws.clients import AwsEndpoint
+from pipelines.entry import job_parser, job_settings
 from pipelines.lake import Lake
-from pipelines.logs import configure_logging
 from pipelines.monitoring import StreamMonitor
 from pipelines.notifications.delivery import Notifier
 from pipelines.notifications.ledger import ensure_ledger
-from pipelines.settings import Settings, load_settings
+from pipelines.settings import Settings
 from pipelines.sinks.lakehouse import AfterCommit, LakehouseWriter
 
 if TYPE_CHECKING:
@@ -144,13 +143,9 @@ def run(settings: Settings, trigger: str | None = None) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """spark-submit entry point: ``jobs/stream.py [--conf FILE] [--set k=v ...] [--trigger T]``."""
-    parser = argparse.ArgumentParser(prog="stream", description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--conf", metavar="FILE")
-    parser.add_argument("--set", metavar="KEY=VALUE", action="append", dest="overrides", default=[])
+    parser = job_parser("stream", __doc__)
     parser.add_argument("--trigger", help="'available-now' or 'processing-time=<duration>'")
-    args, _ = parser.parse_known_args(argv)
-    configure_logging()
-    settings = load_settings(args.conf, args.overrides)
+    args, settings = job_settings(parser, argv)
     if args.trigger:
         settings = settings.with_overrides([f"stream.trigger={args.trigger}"])
     return run(settings)
