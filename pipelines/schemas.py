@@ -328,6 +328,27 @@ FORECAST_BACKTEST = _struct(
     ("history_days", LongType()),
 )
 
+# Data-quality results (docs/quality.md): one row per (run, table, expectation), from the
+# stream (run_kind "stream", one run per micro-batch) and from batch checks (run_kind "batch").
+QUALITY_METRICS = _struct(
+    ("run_kind", StringType()),
+    ("run_id", StringType()),
+    ("batch_id", LongType()),
+    ("table_name", StringType()),
+    ("table_version", LongType()),
+    ("expectation", StringType()),
+    ("expectation_type", StringType()),
+    ("column_name", StringType()),
+    ("row_level", BooleanType()),
+    ("success", BooleanType()),
+    ("element_count", LongType()),
+    ("unexpected_count", LongType()),
+    ("missing_count", LongType()),
+    ("unexpected_percent", DoubleType()),
+    ("observed_value", StringType()),
+    ("evaluated_at", TimestampType()),
+    ("evaluated_date", DateType()),
+)
 # Table path (relative to lake.root) -> schema, partition columns.
 BRONZE_TABLE = "bronze/order_events"
 QUARANTINE_TABLE = "quarantine/order_events"
@@ -348,6 +369,7 @@ PRODUCT_SALES_DAILY_TABLE = "gold/product_sales_daily"
 FRAUD_DAILY_TABLE = "gold/fraud_daily"
 PIPELINE_METRICS_TABLE = "gold/pipeline_metrics"
 FORECAST_BACKTEST_TABLE = "gold/forecast_backtest"
+QUALITY_METRICS_TABLE = "quality/metrics"
 
 TABLES: dict[str, StructType] = {
     BRONZE_TABLE: BRONZE,
@@ -369,6 +391,7 @@ TABLES: dict[str, StructType] = {
     FRAUD_DAILY_TABLE: FRAUD_DAILY,
     PIPELINE_METRICS_TABLE: PIPELINE_METRICS,
     FORECAST_BACKTEST_TABLE: FORECAST_BACKTEST,
+    QUALITY_METRICS_TABLE: QUALITY_METRICS,
 }
 
 # Written by the batch jobs, not the stream.
@@ -395,19 +418,9 @@ PARTITIONS: dict[str, tuple[str, ...]] = {
     RETURNS_TABLE: ("event_date",),
     PAYMENTS_TABLE: ("event_date",),
     CHARGEBACKS_TABLE: ("event_date",),
+    QUALITY_METRICS_TABLE: ("evaluated_date",),
     # Gold tables are small (days x currencies): one unpartitioned table each.
-    DAILY_KPIS_TABLE: (),
-    CASH_FLOW_DAILY_TABLE: (),
-    CASH_FLOW_FORECAST_TABLE: (),
-    REVENUE_DAILY_TABLE: (),
-    PAYMENT_METHODS_DAILY_TABLE: (),
-    PAYMENT_FAILURES_DAILY_TABLE: (),
-    RETURNS_BY_CATEGORY_DAILY_TABLE: (),
-    RETURN_REASONS_DAILY_TABLE: (),
-    PRODUCT_SALES_DAILY_TABLE: (),
-    FRAUD_DAILY_TABLE: (),
-    PIPELINE_METRICS_TABLE: (),
-    FORECAST_BACKTEST_TABLE: (),
+    **dict.fromkeys(GOLD_TABLES, ()),
 }
 
 # Silver event tables: event type -> table. new_order goes to silver/orders by MERGE.
@@ -417,28 +430,3 @@ EVENT_TABLES: dict[str, str] = {
     "payment": PAYMENTS_TABLE,
     "chargeback": CHARGEBACKS_TABLE,
 }
-
-# Data-quality results (docs/quality.md): one row per (run, table, expectation), from the
-# stream (run_kind "stream", one run per micro-batch) and from batch checks (run_kind "batch").
-QUALITY_METRICS = _struct(
-    ("run_kind", StringType()),
-    ("run_id", StringType()),
-    ("batch_id", LongType()),
-    ("table_name", StringType()),
-    ("table_version", LongType()),
-    ("expectation", StringType()),
-    ("expectation_type", StringType()),
-    ("column_name", StringType()),
-    ("row_level", BooleanType()),
-    ("success", BooleanType()),
-    ("element_count", LongType()),
-    ("unexpected_count", LongType()),
-    ("missing_count", LongType()),
-    ("unexpected_percent", DoubleType()),
-    ("observed_value", StringType()),
-    ("evaluated_at", TimestampType()),
-    ("evaluated_date", DateType()),
-)
-QUALITY_METRICS_TABLE = "quality/metrics"
-TABLES[QUALITY_METRICS_TABLE] = QUALITY_METRICS
-PARTITIONS[QUALITY_METRICS_TABLE] = ("evaluated_date",)
