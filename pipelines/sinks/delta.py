@@ -17,7 +17,7 @@ import logging
 import math
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from deltalake import CommitProperties, DeltaTable, Transaction
+from deltalake.exceptions import CommitFailedError
 from deltalake.transaction import AddAction, RemoveAction
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F  # noqa: N812 - the usual PySpark alias
@@ -199,6 +200,29 @@ def commit_properties(app_id: str, batch_id: int, operation: str) -> CommitPrope
         custom_metadata={"app_id": app_id, "batch_id": str(batch_id), "writer": f"orders-pipeline {operation}"},
         app_transactions=[Transaction(app_id, batch_id)],
     )
+
+
+# A write that loses to a concurrent commit this many times in a row gives up.
+CONFLICT_ATTEMPTS = 5
+
+
+def retry_on_conflict(table: DeltaTable, write: Callable[[DeltaTable], Any], attempts: int = CONFLICT_ATTEMPTS) -> Any:
+    """``write(table)``, run again on the newest snapshot when a concurrent commit conflicts with it.
+
+    For writes that read the table (MERGE): compaction by the stream or by `batch maintenance`
+    can commit between their read and their commit. The last conflict is raised.
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            return write(table)
+        except CommitFailedError:
+            if attempt == attempts:
+                raise
+            log.warning(
+                "write to %s met a concurrent commit (attempt %d of %d): retrying", table.table_uri, attempt, attempts
+            )
+            table.update_incremental()
+    raise AssertionError("unreachable")
 
 
 def append(

@@ -24,10 +24,11 @@ import logging
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
+from deltalake import DeltaTable
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F  # noqa: N812 - the usual PySpark alias
 
@@ -43,7 +44,14 @@ from pipelines.schemas import (
     RETURNS_TABLE,
     SILVER_ORDERS,
 )
-from pipelines.sinks.delta import CommitResult, DeltaWriteError, already_committed, append, commit_properties
+from pipelines.sinks.delta import (
+    CommitResult,
+    DeltaWriteError,
+    already_committed,
+    append,
+    commit_properties,
+    retry_on_conflict,
+)
 from pipelines.transforms import silver
 from pipelines.transforms.raw import decode, to_raw
 from pipelines.transforms.validation import validate
@@ -271,9 +279,10 @@ class LakehouseWriter:
             "s.status_time IS NOT NULL AND (t.status_time IS NULL OR s.status_time > t.status_time"
             " OR (s.status_time = t.status_time AND s.status_event_id > t.status_event_id))"
         )
-        try:
-            metrics = (
-                target.merge(
+
+        def run_merge(table: DeltaTable) -> dict[str, Any]:
+            return (
+                table.merge(
                     source,
                     predicate,
                     source_alias="s",
@@ -294,6 +303,9 @@ class LakehouseWriter:
                 )
                 .execute()
             )
+
+        try:
+            metrics = retry_on_conflict(target, run_merge)
         except Exception as exc:
             raise DeltaWriteError(f"cannot MERGE batch {batch_id} of {self.app_id} into silver/orders: {exc}") from exc
         target.update_incremental()

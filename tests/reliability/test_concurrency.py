@@ -87,10 +87,6 @@ def _settings(root: Path) -> Settings:
     return load_settings(None, [f"lake.root={root}", f"lake.checkpoints={root}_checkpoints"])
 
 
-# Behind --runslow until the silver/orders MERGE retries a commit conflict: one clean-clone run
-# (1 of 4 so far) failed with "a concurrent transaction added new data" when maintenance's
-# compaction committed between the MERGE's read and its commit. Known bug, issue 8.
-@pytest.mark.slow
 @pytest.mark.timeout(1800)
 def test_maintenance_and_kpis_running_beside_the_writer_fail_no_commit_and_lose_nothing(
     spark: SparkSession, tmp_path: Path

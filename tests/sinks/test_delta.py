@@ -2,11 +2,15 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
+import pytest
 from chispa import assert_df_equality
-from deltalake import DeltaTable
+from deltalake import DeltaTable, write_deltalake
+from deltalake.exceptions import CommitFailedError
 from pyspark.sql import DataFrame, SparkSession
 
 from pipelines.lake import Lake
@@ -14,7 +18,7 @@ from pipelines.local_services import MotoServer
 from pipelines.provision import ensure_bucket
 from pipelines.schemas import PAYMENTS_TABLE, SILVER_PAYMENTS
 from pipelines.settings import LakeSettings
-from pipelines.sinks.delta import append, collect_append, file_stats
+from pipelines.sinks.delta import append, collect_append, file_stats, retry_on_conflict
 
 UTC = dt.UTC
 
@@ -111,3 +115,31 @@ def test_the_collect_to_driver_alternative_writes_the_same_rows(spark: SparkSess
     assert collect_append(lake, PAYMENTS_TABLE, rows, "app", 0).committed
     assert not collect_append(lake, PAYMENTS_TABLE, rows, "app", 0).committed
     assert_df_equality(lake.read(spark, PAYMENTS_TABLE), rows, ignore_row_order=True)
+
+
+def _merge_status(update: pa.Table) -> Callable[[DeltaTable], dict[str, Any]]:
+    def run(table: DeltaTable) -> dict[str, Any]:
+        merger = table.merge(update, "t.id = s.id", source_alias="s", target_alias="t")
+        return merger.when_matched_update({"status": "s.status"}).execute()
+
+    return run
+
+
+def test_a_merge_that_meets_a_concurrent_compaction_is_run_again_on_the_new_snapshot(tmp_path: Path) -> None:
+    uri = str(tmp_path / "orders")
+    for number in range(3):
+        write_deltalake(uri, pa.table({"id": [number], "status": ["created"]}), mode="append")
+    stale, also_stale = DeltaTable(uri), DeltaTable(uri)
+    DeltaTable(uri).optimize.compact()  # another writer: maintenance, between the read and the commit
+    update = pa.table({"id": [1], "status": ["shipped"]})
+
+    with pytest.raises(CommitFailedError):
+        _merge_status(update)(also_stale)  # without the retry, the MERGE loses to the compaction
+    metrics = retry_on_conflict(stale, _merge_status(update))
+
+    assert metrics["num_target_rows_updated"] == 1
+    assert sorted(DeltaTable(uri).to_pyarrow_table().to_pylist(), key=lambda row: row["id"]) == [
+        {"id": 0, "status": "created"},
+        {"id": 1, "status": "shipped"},
+        {"id": 2, "status": "created"},
+    ]
