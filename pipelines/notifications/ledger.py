@@ -311,41 +311,48 @@ class Ledger:
     # -- outcomes ------------------------------------------------------------------------------
 
     def mark_sent(self, ledger_keys: Sequence[str], message_id: str) -> None:
-        """Record that SNS accepted the message carrying these keys: they are never sent again.
+        """Record that SNS accepted the message carrying these keys: they are never sent again."""
+        self.mark_sent_many([(ledger_keys, message_id)])
+
+    def mark_sent_many(self, sent: Sequence[tuple[Sequence[str], str]]) -> None:
+        """:meth:`mark_sent` for many messages at once: ``(ledger keys, SNS message id)`` each.
 
         Keys this ledger claimed are rewritten whole, 25 to a BatchWriteItem (their body is known
-        from the claim); any other key is updated in place.
+        from the claim), whatever message carried them; any other key is updated in place.
         """
         now = self._clock()
         expires = str(int(now + self.retention_days * 86_400)) if self.retention_days else None
         whole: list[dict[str, Any]] = []
-        in_place: list[str] = []
-        for key in dict.fromkeys(ledger_keys):
-            held = self._held.pop(key, None)
-            if held is None:
-                in_place.append(key)
-                continue
-            body, attempts = held
-            kind, _, note_key = key.partition("#")
-            item: dict[str, Any] = {
-                "pk": {"S": key},
-                "notification_type": {"S": kind},
-                "key": {"S": note_key},
-                "state": {"S": "sent"},
-                "body": {"S": body},
-                "message_id": {"S": message_id},
-                "sent_at": {"S": _now_iso(now)},
-                "updated_at": {"S": _now_iso(now)},
-                "attempts": {"N": str(attempts + 1)},
-                "lease_until": {"N": "0"},
-            }
-            if expires:
-                item["expires_at"] = {"N": expires}
-            whole.append({"PutRequest": {"Item": item}})
-        for chunk in _chunks(whole, _WRITE_BATCH):
+        in_place: dict[str, list[str]] = {}
+        for ledger_keys, message_id in sent:
+            for key in dict.fromkeys(ledger_keys):
+                held = self._held.pop(key, None)
+                if held is None:
+                    in_place.setdefault(message_id, []).append(key)
+                    continue
+                body, attempts = held
+                kind, _, note_key = key.partition("#")
+                item: dict[str, Any] = {
+                    "pk": {"S": key},
+                    "notification_type": {"S": kind},
+                    "key": {"S": note_key},
+                    "state": {"S": "sent"},
+                    "body": {"S": body},
+                    "message_id": {"S": message_id},
+                    "sent_at": {"S": _now_iso(now)},
+                    "updated_at": {"S": _now_iso(now)},
+                    "attempts": {"N": str(attempts + 1)},
+                    "lease_until": {"N": "0"},
+                }
+                if expires:
+                    item["expires_at"] = {"N": expires}
+                whole.append({"PutRequest": {"Item": item}})
+        # A BatchWriteItem must not name a key twice: a key sent in two messages keeps its last.
+        unique = list({request["PutRequest"]["Item"]["pk"]["S"]: request for request in whole}.values())
+        for chunk in _chunks(unique, _WRITE_BATCH):
             self._batch_write(list(chunk))
-        if in_place:
-            self._update_sent(in_place, message_id, now, expires)
+        for message_id, keys in in_place.items():
+            self._update_sent(keys, message_id, now, expires)
 
     def _batch_write(self, requests: list[dict[str, Any]]) -> None:
         pending: dict[str, Any] = {self.table: requests}

@@ -19,10 +19,15 @@ def subscriber(moto_server: MotoServer, unique_name: str) -> Subscriber:
     return subscribe_queue(topic_arn, f"q-{unique_name}")
 
 
+# Short, so a "crashed" run's claims expire within a test; long enough that a loaded machine
+# does not let a lease run out between two calls that must both see it held.
+LEASE_SECONDS = 2.0
+
+
 @pytest.fixture
 def ledger(moto_server: MotoServer, unique_name: str) -> Ledger:
     """A fresh ledger table with a short lease, so a "crashed" run's claims expire within a test."""
-    table = Ledger(f"ledger-{unique_name}", AwsEndpoint.from_environment(), lease_seconds=0.5)
+    table = Ledger(f"ledger-{unique_name}", AwsEndpoint.from_environment(), lease_seconds=LEASE_SECONDS)
     table.ensure_table()
     return table
 

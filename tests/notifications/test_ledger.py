@@ -41,7 +41,7 @@ def test_the_same_key_twice_in_one_call_is_claimed_once(ledger: Ledger) -> None:
 def test_a_sent_key_is_never_claimed_again(ledger: Ledger) -> None:
     claimed, _ = ledger.claim([_confirmed("o1")])
     ledger.mark_sent([claimed[0].ledger_key], "mid-1")
-    time.sleep(0.6)  # past the lease: only the state keeps it from being claimed
+    time.sleep(ledger.lease_seconds + 0.2)  # past the lease: only the state keeps it from being claimed
     again, handled = ledger.claim([_confirmed("o1")])
     assert again == []
     assert handled == 1
@@ -51,12 +51,25 @@ def test_a_sent_key_is_never_claimed_again(ledger: Ledger) -> None:
     assert ledger.claim_pending() == []
 
 
+def test_many_messages_are_marked_sent_in_one_call_each_key_with_its_own_message_id(ledger: Ledger) -> None:
+    claimed, _ = ledger.claim([_confirmed(f"o{i}") for i in range(60)])
+    # o-late was claimed by another run: this ledger does not hold its body and updates it in place.
+    Ledger(ledger.table, AwsEndpoint.from_environment()).claim([_confirmed("o-late")])
+    sent = [([n.ledger_key], f"mid-{n.key}") for n in claimed]
+    ledger.mark_sent_many([*sent, (["order_confirmed#o-late"], "mid-late")])
+    assert ledger.summary() == {("order_confirmed", "sent"): 61}
+    for key, message_id in {"o0": "mid-o0", "o59": "mid-o59", "o-late": "mid-late"}.items():
+        entry = ledger.entry("order_confirmed", key)
+        assert entry is not None
+        assert (entry.state, entry.message_id, entry.attempts) == ("sent", message_id, 1)
+
+
 def test_a_leased_pending_key_is_not_taken_by_another_run_until_the_lease_ends(ledger: Ledger) -> None:
     ledger.claim([_confirmed("o1")])
-    other_run = Ledger(ledger.table, AwsEndpoint.from_environment(), lease_seconds=0.5)
+    other_run = Ledger(ledger.table, AwsEndpoint.from_environment(), lease_seconds=ledger.lease_seconds)
     assert other_run.claim([_confirmed("o1")]) == ([], 1)
     assert other_run.claim_pending() == []
-    time.sleep(0.6)
+    time.sleep(ledger.lease_seconds + 0.2)
     assert [n.key for n in other_run.claim_pending()] == ["o1"]
 
 
