@@ -235,7 +235,7 @@ def test_a_job_killed_at_random_points_and_restarted_loses_and_repeats_nothing(
 
 @pytest.mark.slow
 @pytest.mark.timeout(7200)
-def test_twelve_kills_at_random_points_lose_and_repeat_nothing(
+def test_ten_trials_of_three_kills_at_random_points_lose_and_repeat_nothing(
     moto_server: MotoServer, tmp_path: Path, unique_name: str
 ) -> None:
     """Ten trials, each killed up to three times in a row (every restart is killed again)."""
