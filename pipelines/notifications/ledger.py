@@ -347,9 +347,8 @@ class Ledger:
                 if expires:
                     item["expires_at"] = {"N": expires}
                 whole.append({"PutRequest": {"Item": item}})
-        # A BatchWriteItem must not name a key twice: a key sent in two messages keeps its last.
-        unique = list({request["PutRequest"]["Item"]["pk"]["S"]: request for request in whole}.values())
-        for chunk in _chunks(unique, _WRITE_BATCH):
+        # A key is rewritten whole at most once: popping it from _held sends a repeat in place.
+        for chunk in _chunks(whole, _WRITE_BATCH):
             self._batch_write(list(chunk))
         for message_id, keys in in_place.items():
             self._update_sent(keys, message_id, now, expires)
