@@ -1,51 +1,30 @@
-"""The stream's side of the quality check: each silver table's candidate rows of a micro-batch, and the split.
+"""The stream's side of the quality check: the split of a micro-batch by each silver table's suite.
 
-Candidate rows are the batch's valid first arrivals as the silver tables would get them, before
-sentiment scoring (``sentiment_*`` are null here: scoring twice would double Comprehend or Bedrock
-calls) and before dropping event_ids earlier batches already wrote. A record whose row fails a
-row-level expectation gets ``expectation:<name>`` reasons, so it goes to quarantine and to no
-silver table; every copy of its event_id in the batch does too, as copies of an invalid record
-do. The split depends only on the batch's rows and the suites, so a replayed batch splits the same.
+The lake writer collects the batch's silver rows (valid first arrivals as each silver table
+would get them, before dropping event_ids earlier batches already wrote; for silver/orders every
+new_order event, not only its order's winner, since a rejected one would let another win) and
+passes them here as Arrow tables. A record whose row fails a row-level expectation gets
+``expectation:<name>`` reasons, so it goes to quarantine and to no silver table; every copy of
+its event_id in the batch does too, as copies of an invalid record do. The split depends only on
+the batch's rows and the suites, so a replayed batch splits the same.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 
 import pyarrow as pa
-from pyspark.sql import DataFrame
+import pyarrow.compute as pc
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F  # noqa: N812 - the usual PySpark alias
 
 from pipelines.quality.checker import KEY, QualityChecker, TableResult, quarantine_reason
-from pipelines.schemas import (
-    CHARGEBACKS_TABLE,
-    ORDER_UPDATES_TABLE,
-    ORDERS_TABLE,
-    PAYMENTS_TABLE,
-    RETURNS_TABLE,
-    TABLES,
-)
-from pipelines.transforms import silver
 
 log = logging.getLogger(__name__)
 
 _FAILED = "__expectations"
-
-_CANDIDATES: dict[str, Callable[[DataFrame], DataFrame]] = {
-    # Every new_order event, not only its order's winner: a rejected one would let another win.
-    ORDERS_TABLE: silver.new_order_rows,
-    ORDER_UPDATES_TABLE: silver.order_updates,
-    RETURNS_TABLE: silver.returns,
-    PAYMENTS_TABLE: silver.payments,
-    CHARGEBACKS_TABLE: silver.chargebacks,
-}
-
-
-def candidate_rows(accepted: DataFrame, table: str, columns: list[str]) -> DataFrame:
-    """``table``'s rows from the valid first arrivals ``accepted``, with only ``columns``."""
-    return _CANDIDATES[table](accepted).transform(silver.conform(TABLES[table])).select(*columns)
 
 
 def with_expectation_failures(failures: DataFrame) -> Callable[[DataFrame], DataFrame]:
@@ -75,41 +54,45 @@ def without_failures(failures: DataFrame) -> Callable[[DataFrame], DataFrame]:
     return transform
 
 
-def check_batch(checker: QualityChecker, accepted: DataFrame) -> tuple[list[TableResult], DataFrame | None]:
-    """Run every suite on its table's candidate rows from ``accepted`` (the batch's valid first arrivals).
+def check_rows(checker: QualityChecker, rows: Mapping[str, pa.Table]) -> tuple[list[TableResult], dict[str, list[str]]]:
+    """Run every suite on its table's candidate rows in ``rows`` (table -> Arrow rows of the batch).
 
-    Returns the results and, when rows failed, a small frame of their ``event_id`` and
-    ``reasons`` (``expectation:<name>``, sorted) for :func:`with_expectation_failures` and
-    :func:`without_failures`; None when nothing failed. ``accepted`` is best persisted: it is
-    read once per table.
+    Returns the results and the failures: event_id -> its ``expectation:<name>`` reasons, sorted
+    (empty when nothing failed).
     """
-    spark_seconds = gx_seconds = 0.0
+    started = time.perf_counter()
     results = []
     for table in checker.tables:
-        started = time.perf_counter()
-        rows = candidate_rows(accepted, table, checker.columns(table)).toArrow()
-        checked = time.perf_counter()
-        spark_seconds += checked - started
-        if rows.num_rows:
-            results.append(checker.check(table, rows))
-            gx_seconds += time.perf_counter() - checked
+        candidates = rows.get(table)
+        if candidates is not None and candidates.num_rows:
+            results.append(checker.check(table, candidates))
     log.info(
-        "quality: %d rows of %d tables checked (%.2f s collecting candidate rows, %.2f s in GX)",
+        "quality: %d rows of %d tables checked in %.2f s",
         sum(result.rows for result in results),
         len(results),
-        spark_seconds,
-        gx_seconds,
+        time.perf_counter() - started,
     )
     failed: dict[str, set[str]] = {}
     for result in results:
         for event_id, names in result.failures.items():
             failed.setdefault(event_id, set()).update(quarantine_reason(name) for name in names)
-    if not failed:
-        return results, None
+    return results, {key: sorted(failed[key]) for key in sorted(failed)}
+
+
+def failure_frame(spark: SparkSession, failed: Mapping[str, list[str]]) -> DataFrame:
+    """The failures of :func:`check_rows` as a small frame of ``event_id`` and ``reasons`` (array<string>)."""
     marks = pa.table(
         {
-            KEY: pa.array(sorted(failed), pa.string()),
-            "reasons": pa.array([sorted(failed[key]) for key in sorted(failed)], pa.list_(pa.string())),
+            KEY: pa.array(list(failed), pa.string()),
+            "reasons": pa.array(list(failed.values()), pa.list_(pa.string())),
         }
     )
-    return results, accepted.sparkSession.createDataFrame(marks)
+    return spark.createDataFrame(marks)
+
+
+def without_event_ids(rows: pa.Table, event_ids: Iterable[str]) -> pa.Table:
+    """``rows`` without those whose ``event_id`` is one of ``event_ids``."""
+    drop = pa.array(list(event_ids), pa.string())
+    if len(drop) == 0 or rows.num_rows == 0:
+        return rows
+    return rows.filter(pc.invert(pc.is_in(rows[KEY], value_set=drop)))

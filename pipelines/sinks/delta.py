@@ -180,6 +180,10 @@ def write_files(lake: Lake, table: str, rows: DataFrame, *, cluster: bool = True
     partition_by = PARTITIONS[table]
     spread = rows.repartition(*[F.col(c) for c in partition_by]) if partition_by and cluster else rows
     metadata = spread.mapInArrow(file_writer(lake, table), FILE_METADATA).collect()
+    return _add_actions([row.asDict() for row in metadata])
+
+
+def _add_actions(metadata: list[dict[str, Any]]) -> list[AddAction]:
     now = int(time.time() * 1000)
     return [
         AddAction(
@@ -232,7 +236,25 @@ def append(
     delta = lake.table(table)
     if already_committed(delta, app_id, batch_id):
         return CommitResult(table, committed=False)
-    actions = write_files(lake, table, rows, cluster=cluster)
+    return _commit_files(table, delta, write_files(lake, table, rows, cluster=cluster), app_id, batch_id)
+
+
+def append_arrow(lake: Lake, table: str, rows: pa.Table, app_id: str, batch_id: int) -> CommitResult:
+    """:func:`append` for rows already on the driver: the same files and commit, written from here.
+
+    For the small per-batch silver results that the driver holds anyway (it checks them): a
+    Spark job to write them would cost more than the writing.
+    """
+    delta = lake.table(table)
+    if already_committed(delta, app_id, batch_id) or rows.num_rows == 0:
+        return CommitResult(table, committed=False)
+    metadata: list[dict[str, Any]] = []
+    for batch in file_writer(lake, table)(iter(rows.to_batches())):
+        metadata.extend(batch.to_pylist())
+    return _commit_files(table, delta, _add_actions(metadata), app_id, batch_id)
+
+
+def _commit_files(table: str, delta: DeltaTable, actions: list[AddAction], app_id: str, batch_id: int) -> CommitResult:
     if not actions:
         return CommitResult(table, committed=False)
     try:
@@ -244,7 +266,7 @@ def append(
             commit_properties=commit_properties(app_id, batch_id, "append"),
         )
     except Exception as exc:
-        raise DeltaWriteError(f"cannot commit batch {batch_id} of {app_id} to {lake.uri(table)}: {exc}") from exc
+        raise DeltaWriteError(f"cannot commit batch {batch_id} of {app_id} to {delta.table_uri}: {exc}") from exc
     delta.update_incremental()
     total = sum(json.loads(action.stats)["numRecords"] for action in actions)
     return CommitResult(table, committed=True, rows=total, files=len(actions), version=delta.version())

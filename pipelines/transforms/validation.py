@@ -8,6 +8,7 @@ exact JSON types with ``schema_of_variant``: ``variant_get(..., 'double')`` alon
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -194,13 +195,29 @@ class _Access:
     number: str
 
 
-def _extract(value: str) -> dict[str, str]:
-    """The SQL expressions extracting type, text and number of a VARIANT ``value``, keyed by suffix."""
-    return {
+def _extract(value: str, suffixes: Iterable[str]) -> dict[str, str]:
+    """The SQL expressions extracting type, text or number of a VARIANT ``value``, keyed by suffix."""
+    sql = {
         "t": f"schema_of_variant({value})",
         "s": f"try_variant_get({value}, '$', 'string')",
         "n": f"try_variant_get({value}, '$', 'double')",
     }
+    return {suffix: sql[suffix] for suffix in _SUFFIXES if suffix in suffixes}
+
+
+_SUFFIXES = ("t", "s", "n")
+
+
+def _needs(rule: Rule) -> frozenset[str]:
+    """The accessors ``rule``'s checks read: every rule its JSON type, then its text or its number.
+
+    Extracting only these matters: a ``double`` cast of every string field was the dearest part.
+    """
+    if rule.kind in ("string", "datetime", "enum"):
+        return frozenset("ts")
+    if rule.kind in ("number", "integer"):
+        return frozenset("tn")
+    return frozenset("t")
 
 
 def _leaf_violation(rule: Rule, at: _Access) -> str:
@@ -264,45 +281,77 @@ def _items_column(event_type: str) -> str:
 
 
 @dataclass
-class _Plan:
-    """Stage one: columns extracted once per record; stage two: (reason, condition) over them."""
+class _Field:
+    """What is extracted of one JSON path, and for which event types (None: every record)."""
 
-    extracts: dict[str, str] = field(default_factory=dict)
+    suffixes: set[str] = field(default_factory=set)
+    event_types: set[str] | None = field(default_factory=set)
+
+    def need(self, suffixes: Iterable[str], event_type: str | None) -> None:
+        self.suffixes.update(suffixes)
+        if event_type is None or self.event_types is None:
+            self.event_types = None
+        else:
+            self.event_types.add(event_type)
+
+
+@dataclass
+class _Plan:
+    """Stage one: columns extracted once per record; stage two: (reason, condition) over them.
+
+    A field only some event types have is extracted only for records of those types (a
+    ``CASE`` on the record's ``event_type``): most of a record's rules are not its type's.
+    """
+
+    fields: dict[str, _Field] = field(default_factory=dict)
+    items: dict[str, tuple[str, str]] = field(default_factory=dict)
     checks: list[tuple[str, str]] = field(default_factory=list)
 
-    def extract_field(self, path: str) -> _Access:
-        value = f"variant_get(v, {_sql_string('$.' + path)})"
-        name = _name(path)
-        for suffix, sql in _extract(value).items():
-            self.extracts.setdefault(f"{name}_{suffix}", sql)
+    def extract_field(self, path: str, suffixes: Iterable[str] = _SUFFIXES, event_type: str | None = None) -> _Access:
+        self.fields.setdefault(path, _Field()).need(suffixes, event_type)
         return _field_access(path)
 
-    def add_rule(self, rule: Rule, gate: str | None, event_type: str, prefix: str = "") -> None:
+    @property
+    def extracts(self) -> dict[str, str]:
+        """Helper column name -> SQL, over ``v`` and the record's ``__type`` (its event_type text)."""
+        out: dict[str, str] = {}
+        for path, wanted in self.fields.items():
+            value = f"variant_get(v, {_sql_string('$.' + path)})"
+            for suffix, sql in _extract(value, wanted.suffixes).items():
+                out[f"{_name(path)}_{suffix}"] = _gated(sql, wanted.event_types)
+        for name, (event_type, sql) in self.items.items():
+            out[name] = _gated(sql, {event_type})
+        return out
+
+    def add_rule(self, rule: Rule, gate: str | None, event_type: str | None, prefix: str = "") -> None:
         path = prefix + rule.name
-        at = self.extract_field(path)
+        at = self.extract_field(path, _needs(rule), event_type)
         violation = _leaf_violation(rule, at)
         if rule.kind == "array":
-            items = _items_column(event_type)
+            items = _items_column(event_type or "common")
             extra = [f"exists({items}, i -> NOT i.is_object)"]
             if rule.min_items is not None:
                 extra.append(f"coalesce(size({items}), 0) < {rule.min_items}")
             violation = "(" + " OR ".join([violation, *(f"coalesce({e}, true)" for e in extra)]) + ")"
-            self._add_items(rule, items, path, gate)
+            self._add_items(rule, items, path, gate, event_type)
         condition = _presence(rule, at, violation)
         self._check(SCHEMA_VIOLATION + path, condition, gate)
         if rule.kind == "object":
             for child in rule.children:
                 self.add_rule(child, _and(gate, f"{at.kind} LIKE 'OBJECT%'"), event_type, path + ".")
 
-    def _add_items(self, rule: Rule, items: str, path: str, gate: str | None) -> None:
+    def _add_items(self, rule: Rule, items: str, path: str, gate: str | None, event_type: str | None) -> None:
+        if event_type is None:
+            raise ValueError(f"array rule {path!r} must belong to an event type")
         fields = ["'is_object', schema_of_variant(x) LIKE 'OBJECT%'"]
         for child in rule.children:
             value = f"variant_get(x, {_sql_string('$.' + child.name)})"
-            for suffix, sql in _extract(value).items():
+            for suffix, sql in _extract(value, _needs(child)).items():
                 fields.append(f"'{suffix}_{child.name}', {sql}")
-        self.extracts[items] = (
+        self.items[items] = (
+            event_type,
             f"transform(try_variant_get(v, {_sql_string('$.' + rule.name)}, 'array<variant>'),"
-            f" x -> named_struct({', '.join(fields)}))"
+            f" x -> named_struct({', '.join(fields)}))",
         )
         for child in rule.children:
             at = _item_access(child.name)
@@ -313,15 +362,21 @@ class _Plan:
         self.checks.append((reason, _and(gate, condition)))
 
 
+def _gated(sql: str, event_types: set[str] | None) -> str:
+    if event_types is None:
+        return sql
+    return f"CASE WHEN __type IN ({', '.join(map(_sql_string, sorted(event_types)))}) THEN {sql} END"
+
+
 def _and(gate: str | None, condition: str) -> str:
     return condition if gate is None else f"({gate}) AND {condition}"
 
 
 def _build_plan() -> _Plan:
     plan = _Plan()
-    plan.extract_field("event_type")
+    plan.extract_field("event_type", "ts")
     for rule in COMMON_RULES:
-        plan.add_rule(rule, None, "common")
+        plan.add_rule(rule, None, None)
     for event_type, rules in RULES.items():
         for rule in rules:
             plan.add_rule(rule, f"event_type = {_sql_string(event_type)}", event_type)
@@ -331,8 +386,8 @@ def _build_plan() -> _Plan:
             "event_type IS NULL OR event_type NOT IN (" + ", ".join(map(_sql_string, EVENT_TYPES)) + ")",
         )
     )
-    status = plan.extract_field("status")
-    failure = plan.extract_field("failure_code")
+    status = plan.extract_field("status", "s", "payment")
+    failure = plan.extract_field("failure_code", "t", "payment")
     plan.checks.append(
         (
             SCHEMA_VIOLATION + "failure_code",
@@ -340,7 +395,7 @@ def _build_plan() -> _Plan:
             f" AND ({failure.kind} IS NULL OR {failure.kind} = 'VOID')",
         )
     )
-    amount = plan.extract_field("amount")
+    amount = plan.extract_field("amount", "n", "new_order")
     items = _items_column("new_order")
     total = f"aggregate({items}, 0D, (acc, i) -> acc + i.n_unit_price * i.n_quantity)"
     # Only meaningful when amount and every item are well-typed; those failures have their own reason.
@@ -373,6 +428,8 @@ def validate(df: DataFrame) -> DataFrame:
         *original,
         F.expr("CASE WHEN rlike(raw, '^[ \\t\\n\\r]*[{]') THEN __json END").alias("v"),
     )
+    # Which type-specific fields to extract; a non-string event_type gates none (the record is rejected).
+    parsed = parsed.select("*", F.expr("try_variant_get(v, '$.event_type', 'string')").alias("__type"))
     extracted = parsed.select("*", *[F.expr(sql).alias(name) for name, sql in _PLAN.extracts.items()])
     common = {name: _field_access(name) for name in ("event_id", "event_type", "order_id", "source", "event_time")}
     with_fields = extracted.select(

@@ -18,7 +18,7 @@ from pipelines.local_services import MotoServer
 from pipelines.provision import ensure_bucket
 from pipelines.schemas import PAYMENTS_TABLE, SILVER_PAYMENTS
 from pipelines.settings import LakeSettings
-from pipelines.sinks.delta import append, collect_append, file_stats, retry_on_conflict
+from pipelines.sinks.delta import append, append_arrow, collect_append, file_stats, retry_on_conflict
 
 UTC = dt.UTC
 
@@ -44,6 +44,22 @@ def test_the_same_batch_appended_twice_is_committed_once(spark: SparkSession, tm
     table = lake.table(PAYMENTS_TABLE)
     assert table.version() == 1
     assert table.transaction_version("app") == 0
+    assert_df_equality(lake.read(spark, PAYMENTS_TABLE), rows, ignore_row_order=True)
+
+
+def test_rows_appended_from_the_driver_make_the_same_files_and_commit_once(spark: SparkSession, tmp_path: Path) -> None:
+    lake = Lake(str(tmp_path))
+    lake.ensure_table(PAYMENTS_TABLE)
+    rows = _payments(spark)
+
+    first = append_arrow(lake, PAYMENTS_TABLE, rows.toArrow(), "app", 0)
+    again = append_arrow(lake, PAYMENTS_TABLE, rows.toArrow(), "app", 0)
+    empty = append_arrow(lake, PAYMENTS_TABLE, rows.limit(0).toArrow(), "app", 1)
+
+    assert (first.committed, first.rows, first.files) == (True, 3, 2)  # one file per event_date
+    assert not again.committed
+    assert not empty.committed
+    assert lake.table(PAYMENTS_TABLE).transaction_version("app") == 0
     assert_df_equality(lake.read(spark, PAYMENTS_TABLE), rows, ignore_row_order=True)
 
 

@@ -21,6 +21,7 @@ from pipelines.schemas import (
     SILVER_ORDERS,
     TABLES,
 )
+from pipelines.sinks.delta import CommitResult
 from pipelines.sinks.lakehouse import LakehouseWriter
 
 
@@ -31,7 +32,7 @@ class SimulatedCrashError(RuntimeError):
 class CrashBeforeOrders(LakehouseWriter):
     """A writer that dies after the silver event tables are committed, before silver/orders."""
 
-    def merge_orders(self, accepted: DataFrame, batch_id: int):  # type: ignore[no-untyped-def]
+    def merge_orders(self, new_orders: pa.Table, latest_updates: pa.Table, batch_id: int) -> CommitResult:
         raise SimulatedCrashError(f"crash in batch {batch_id}")
 
 
