@@ -87,21 +87,19 @@ def with_latest_status(orders: pa.Table, updates: pa.Table) -> pa.Table:
     Latest by ``event_time``, ties broken by the larger ``event_id``, as in the MERGE; orders
     without an update keep ``created``. Runs on the driver over rows bounded by the batch.
     """
-    latest: dict[str, tuple[dt.datetime, str, str]] = {}
-    for row in updates.to_pylist():
-        key = (row["event_time"], row["event_id"])
-        current = latest.get(row["order_id"])
-        if current is None or key > current[:2]:
-            latest[row["order_id"]] = (row["event_time"], row["event_id"], row["status"])
-    found = [latest.get(order_id) for order_id in orders["order_id"].to_pylist()]
+    ranked = updates.sort_by([("order_id", "ascending"), ("event_time", "descending"), ("event_id", "descending")])
+    ranked = ranked.append_column("__row", pa.array(range(ranked.num_rows), pa.int64()))
+    latest = ranked.take(ranked.group_by("order_id", use_threads=False).aggregate([("__row", "min")])["__row_min"])
+    found = pc.index_in(orders["order_id"], value_set=latest["order_id"].combine_chunks())
     schema = orders.schema
     columns = {
-        "status": pa.array([f[2] if f else "created" for f in found], schema.field("status").type),
-        "status_time": pa.array([f[0] if f else None for f in found], schema.field("status_time").type),
-        "status_event_id": pa.array([f[1] if f else None for f in found], schema.field("status_event_id").type),
+        "status": pc.fill_null(latest["status"].take(found), "created"),
+        "status_time": latest["event_time"].take(found),
+        "status_event_id": latest["event_id"].take(found),
     }
     for name, values in columns.items():
-        orders = orders.set_column(schema.get_field_index(name), schema.field(name), values)
+        field = schema.field(name)
+        orders = orders.set_column(schema.get_field_index(name), field, values.cast(field.type))
     return orders
 
 
@@ -161,7 +159,8 @@ class LakehouseWriter:
         validated = (
             batch.transform(to_raw).transform(decode).transform(validate).transform(silver.with_batch_id(batch_id))
         ).persist()
-        first = silver.first_arrivals(validated.where(F.size("reasons") == 0)).persist()
+        # The raw text and bytes are bronze's and quarantine's: dedupe without shuffling them.
+        first = silver.first_arrivals(validated.where(F.size("reasons") == 0).drop("raw", "raw_bytes")).persist()
         checked, accepted = validated, first
         try:
             # Collected once: the quality check reads them and the driver writes them (no second pass).

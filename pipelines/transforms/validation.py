@@ -445,9 +445,10 @@ def validate(df: DataFrame) -> DataFrame:
     )
     rule_checks = [(r, c) for r, c in _PLAN.checks if r != AMOUNT_MISMATCH]
     reasons_sql = (
-        "filter(array("
+        # array_compact, not filter(..., r -> r IS NOT NULL): a lambda is interpreted for every element.
+        "array_compact(array("
         + ", ".join(f"CASE WHEN coalesce({c}, false) THEN {_sql_string(r)} END" for r, c in rule_checks)
-        + "), r -> r IS NOT NULL)"
+        + "))"
     )
     checked = with_fields.select(
         "*",

@@ -22,7 +22,7 @@ from pipelines.schemas import (
     TABLES,
 )
 from pipelines.sinks.delta import CommitResult
-from pipelines.sinks.lakehouse import LakehouseWriter
+from pipelines.sinks.lakehouse import LakehouseWriter, with_latest_status
 
 
 class SimulatedCrashError(RuntimeError):
@@ -176,3 +176,29 @@ def test_the_writer_keeps_only_the_latest_batch_reports() -> None:
     writer = LakehouseWriter(Lake("unused"), "orders-stream")
     assert isinstance(writer.reports, deque)
     assert writer.reports.maxlen == RECENT_REPORTS
+
+
+def test_a_new_order_takes_the_status_of_its_latest_update_by_time_then_event_id() -> None:
+    at = dt.datetime(2026, 11, 20, 9, tzinfo=dt.UTC)
+    columns = ("order_id", "status", "status_time", "status_event_id")
+    orders = pa.Table.from_pylist(
+        [{"order_id": o, "status": "created"} for o in ("o1", "o2", "o3")],
+        pa.schema([arrow_schema(SILVER_ORDERS).field(name) for name in columns]),
+    )
+    updates = pa.Table.from_pylist(
+        [
+            {"order_id": "o1", "status": "packed", "event_time": at, "event_id": "e1"},
+            {"order_id": "o1", "status": "shipped", "event_time": at + dt.timedelta(hours=1), "event_id": "e0"},
+            {"order_id": "o2", "status": "packed", "event_time": at, "event_id": "e2"},
+            {"order_id": "o2", "status": "cancelled", "event_time": at, "event_id": "e3"},
+            {"order_id": "o9", "status": "delivered", "event_time": at, "event_id": "e9"},
+        ]
+    )
+
+    out = with_latest_status(orders, updates).to_pylist()
+
+    assert [(r["order_id"], r["status"], r["status_time"], r["status_event_id"]) for r in out] == [
+        ("o1", "shipped", at + dt.timedelta(hours=1), "e0"),
+        ("o2", "cancelled", at, "e3"),
+        ("o3", "created", None, None),
+    ]
