@@ -111,7 +111,7 @@ class SparkSettings(_Section):
 
     master: str | None = "local[2]"
     shuffle_partitions: int = Field(4, ge=1)
-    driver_memory: str | None = "2g"
+    driver_memory: str | None = "1536m"
     conf: dict[str, str] = Field(default_factory=dict)
 
 
