@@ -140,6 +140,7 @@ def run_drain(spark: SparkSession, base: Settings, case: StreamCase, workdir: Pa
         "drain_seconds": round(watch.seconds, 2),
         "events_per_second": round(sent / watch.seconds) if watch.seconds else None,
         "events_per_cpu_second": round(sent / memory.peaks.cpu_seconds) if memory.peaks.cpu_seconds else None,
+        "sustained_events_per_second": round(sustained) if (sustained := sustained_rate(lake)) else None,
         "batches": len(commit_times(lake, BRONZE_TABLE)),
         "load_start": watch.load_start,
         "load_end": watch.load_end,
@@ -168,6 +169,22 @@ def commit_times(lake: Lake, table: str) -> dict[int, float]:
             continue
         times[int(batch)] = float(commit["timestamp"]) / 1000
     return times
+
+
+def sustained_rate(lake: Lake) -> float | None:
+    """Events per second after the first micro-batch: bronze rows of the later batches over their commit span.
+
+    The first batch carries the job's warm-up (JIT compilation, Python workers importing VADER),
+    which a stream running for days pays once; None with fewer than two batches.
+    """
+    times = commit_times(lake, BRONZE_TABLE)
+    if len(times) < 2:
+        return None
+    batches = lake.read_arrow(BRONZE_TABLE, columns=["batch_id"])["batch_id"]
+    first, last = min(times), max(times)
+    later = pc.sum(pc.greater(batches, first).cast(pa.int64())).as_py() or 0
+    span = times[last] - times[first]
+    return later / span if span > 0 else None
 
 
 def _epoch_seconds(column: pa.ChunkedArray) -> np.ndarray:

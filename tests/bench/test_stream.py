@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 from pathlib import Path
 
 import pyarrow as pa
+import pytest
 from deltalake import write_deltalake
 
-from pipelines.bench.stream import commit_times, silver_latencies, table_stats
+from pipelines.bench.stream import commit_times, silver_latencies, sustained_rate, table_stats
 from pipelines.lake import Lake, arrow_schema
 from pipelines.schemas import BRONZE_TABLE, ORDERS_TABLE, PAYMENTS_TABLE, QUARANTINE_TABLE, TABLES
 from pipelines.sinks.delta import commit_properties
@@ -83,3 +85,18 @@ def test_an_event_whose_batch_never_committed_to_silver_is_left_out(tmp_path: Pa
 
     assert commit_times(lake, ORDERS_TABLE) == {}
     assert len(silver_latencies(lake)) == 0
+
+
+def test_the_sustained_rate_counts_the_batches_after_the_first_over_their_commit_span(tmp_path: Path) -> None:
+    lake = Lake(str(tmp_path / "lake"))
+    lake.ensure_tables()
+    today = dt.datetime.now(dt.UTC).date()
+    for batch, events in enumerate((5, 3, 4)):
+        rows = {"event_id": [f"e-{batch}-{i}" for i in range(events)], "batch_id": [batch] * events}
+        _write(lake, BRONZE_TABLE, rows | {"ingest_date": [today] * events}, batch)
+        time.sleep(0.02)  # commit timestamps are in milliseconds
+    times = commit_times(lake, BRONZE_TABLE)
+
+    rate = sustained_rate(lake)
+
+    assert rate == pytest.approx(7 / (times[2] - times[0]))
