@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 
 import pyarrow as pa
-import pyarrow.compute as pc
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F  # noqa: N812 - the usual PySpark alias
 
@@ -88,11 +87,3 @@ def failure_frame(spark: SparkSession, failed: Mapping[str, list[str]]) -> DataF
         }
     )
     return spark.createDataFrame(marks)
-
-
-def without_event_ids(rows: pa.Table, event_ids: Iterable[str]) -> pa.Table:
-    """``rows`` without those whose ``event_id`` is one of ``event_ids``."""
-    drop = pa.array(list(event_ids), pa.string())
-    if len(drop) == 0 or rows.num_rows == 0:
-        return rows
-    return rows.filter(pc.invert(pc.is_in(rows[KEY], value_set=drop)))

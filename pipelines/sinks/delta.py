@@ -239,13 +239,16 @@ def append(
     return _commit_files(table, delta, write_files(lake, table, rows, cluster=cluster), app_id, batch_id)
 
 
-def append_arrow(lake: Lake, table: str, rows: pa.Table, app_id: str, batch_id: int) -> CommitResult:
+def append_arrow(
+    lake: Lake, table: str, rows: pa.Table, app_id: str, batch_id: int, *, delta: DeltaTable | None = None
+) -> CommitResult:
     """:func:`append` for rows already on the driver: the same files and commit, written from here.
 
     For the small per-batch silver results that the driver holds anyway (it checks them): a
-    Spark job to write them would cost more than the writing.
+    Spark job to write them would cost more than the writing. ``delta``: ``table`` already
+    opened by the caller (each opening reads the log).
     """
-    delta = lake.table(table)
+    delta = delta or lake.table(table)
     if already_committed(delta, app_id, batch_id) or rows.num_rows == 0:
         return CommitResult(table, committed=False)
     metadata: list[dict[str, Any]] = []

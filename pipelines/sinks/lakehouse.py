@@ -81,6 +81,13 @@ def _collect(frames: dict[str, DataFrame]) -> dict[str, pa.Table]:
     return {name: frame.toArrow() for name, frame in frames.items()}
 
 
+def without_event_ids(rows: pa.Table, event_ids: pa.Array) -> pa.Table:
+    """``rows`` without those whose ``event_id`` is one of ``event_ids``."""
+    if len(event_ids) == 0 or rows.num_rows == 0:
+        return rows
+    return rows.filter(pc.invert(pc.is_in(rows["event_id"], value_set=event_ids)))
+
+
 def with_latest_status(orders: pa.Table, updates: pa.Table) -> pa.Table:
     """``orders`` (silver/orders rows) with status fields from the latest of ``updates`` for each order.
 
@@ -250,16 +257,20 @@ class LakehouseWriter:
         The per-order state is computed again: a rejected new_order may have been its order's
         winner, and another event must win then. Rare (a row failed a suite), so a second job is fine.
         """
-        from pipelines.quality.stream import without_event_ids
-
-        kept = {table: without_event_ids(table_rows, failed) for table, table_rows in rows.items()}
+        rejected = pa.array(list(failed), pa.string())
+        kept = {table: without_event_ids(table_rows, rejected) for table, table_rows in rows.items()}
         state = _collect(self._order_state_frames(accepted, silver.order_updates(accepted)))
         return kept | state
 
     def _append_new_events(self, table: str, rows: pa.Table, batch_id: int) -> CommitResult:
-        if rows.num_rows == 0 or already_committed(self.lake.table(table), self.app_id, batch_id):
+        if rows.num_rows == 0:
             return CommitResult(table, committed=False)
-        return append_arrow(self.lake, table, self.drop_known(table, rows, batch_id), self.app_id, batch_id)
+        delta = self.lake.table(table)
+        # Checked before drop_known too: a replayed batch reads nothing.
+        if already_committed(delta, self.app_id, batch_id):
+            return CommitResult(table, committed=False)
+        new = self.drop_known(table, rows, batch_id)
+        return append_arrow(self.lake, table, new, self.app_id, batch_id, delta=delta)
 
     def drop_known(self, table: str, rows: pa.Table, batch_id: int) -> pa.Table:
         """``rows`` without event_ids an earlier batch put in ``table``.
@@ -273,9 +284,7 @@ class LakehouseWriter:
             return rows
         known = self.lake.read_arrow(table, partitions=[("event_date", "in", dates)], columns=["event_id", "batch_id"])
         earlier = known.filter(pc.fill_null(pc.not_equal(known["batch_id"], batch_id), True))["event_id"]
-        if len(earlier) == 0:
-            return rows
-        return rows.filter(pc.invert(pc.is_in(rows["event_id"], value_set=earlier.combine_chunks())))
+        return without_event_ids(rows, earlier.combine_chunks())
 
     def merge_orders(self, new_arrow: pa.Table, latest_batch: pa.Table, batch_id: int) -> CommitResult:
         """MERGE the batch's per-order state into silver/orders.

@@ -307,7 +307,7 @@ class _Plan:
     items: dict[str, tuple[str, str]] = field(default_factory=dict)
     checks: list[tuple[str, str]] = field(default_factory=list)
 
-    def extract_field(self, path: str, suffixes: Iterable[str] = _SUFFIXES, event_type: str | None = None) -> _Access:
+    def extract_field(self, path: str, suffixes: Iterable[str], event_type: str | None = None) -> _Access:
         self.fields.setdefault(path, _Field()).need(suffixes, event_type)
         return _field_access(path)
 
@@ -328,7 +328,9 @@ class _Plan:
         at = self.extract_field(path, _needs(rule), event_type)
         violation = _leaf_violation(rule, at)
         if rule.kind == "array":
-            items = _items_column(event_type or "common")
+            if event_type is None:
+                raise ValueError(f"array rule {path!r} must belong to an event type")
+            items = _items_column(event_type)
             extra = [f"exists({items}, i -> NOT i.is_object)"]
             if rule.min_items is not None:
                 extra.append(f"coalesce(size({items}), 0) < {rule.min_items}")
@@ -340,9 +342,7 @@ class _Plan:
             for child in rule.children:
                 self.add_rule(child, _and(gate, f"{at.kind} LIKE 'OBJECT%'"), event_type, path + ".")
 
-    def _add_items(self, rule: Rule, items: str, path: str, gate: str | None, event_type: str | None) -> None:
-        if event_type is None:
-            raise ValueError(f"array rule {path!r} must belong to an event type")
+    def _add_items(self, rule: Rule, items: str, path: str, gate: str | None, event_type: str) -> None:
         fields = ["'is_object', schema_of_variant(x) LIKE 'OBJECT%'"]
         for child in rule.children:
             value = f"variant_get(x, {_sql_string('$.' + child.name)})"
@@ -411,6 +411,8 @@ def _build_plan() -> _Plan:
 
 
 _PLAN = _build_plan()
+# Derived once: every micro-batch builds its validation frame from the same SQL.
+_EXTRACTS = _PLAN.extracts
 
 
 def validate(df: DataFrame) -> DataFrame:
@@ -430,7 +432,7 @@ def validate(df: DataFrame) -> DataFrame:
     )
     # Which type-specific fields to extract; a non-string event_type gates none (the record is rejected).
     parsed = parsed.select("*", F.expr("try_variant_get(v, '$.event_type', 'string')").alias("__type"))
-    extracted = parsed.select("*", *[F.expr(sql).alias(name) for name, sql in _PLAN.extracts.items()])
+    extracted = parsed.select("*", *[F.expr(sql).alias(name) for name, sql in _EXTRACTS.items()])
     common = {name: _field_access(name) for name in ("event_id", "event_type", "order_id", "source", "event_time")}
     with_fields = extracted.select(
         "*",
