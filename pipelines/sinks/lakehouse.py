@@ -70,10 +70,6 @@ UPDATE_CLOCK_SKEW = dt.timedelta(days=1)
 
 AfterCommit = Callable[[DataFrame, int], None]
 
-# Keys of the per-order state among a batch's collected silver results.
-_NEW_ORDERS = "new orders"
-_LATEST_STATUS = "latest status"
-
 
 def _collect(frames: dict[str, DataFrame]) -> dict[str, pa.Table]:
     # One job per frame: measured faster than one job over their union, whose rows carry every
@@ -88,21 +84,53 @@ def without_event_ids(rows: pa.Table, event_ids: pa.Array) -> pa.Table:
     return rows.filter(pc.invert(pc.is_in(rows["event_id"], value_set=event_ids)))
 
 
+def first_per_key(rows: pa.Table, key: str, order: list[tuple[str, str]]) -> pa.Table:
+    """One row per value of ``key``: the first by ``order`` (pyarrow sort keys)."""
+    ranked = rows.sort_by([(key, "ascending"), *order])
+    ranked = ranked.append_column("__row", pa.array(range(ranked.num_rows), pa.int64()))
+    firsts = ranked.group_by(key, use_threads=False).aggregate([("__row", "min")])["__row_min"]
+    return ranked.take(firsts).drop_columns(["__row"])
+
+
+def without_failed(rows: dict[str, pa.Table], failed: dict[str, list[str]]) -> dict[str, pa.Table]:
+    """``rows`` without the events the quality check rejected (``failed``: event_id -> reasons).
+
+    The per-order state is taken from what is left, so a rejected new_order that would have
+    won its order leaves the win to the next candidate.
+    """
+    rejected = pa.array(list(failed), pa.string())
+    return {table: without_event_ids(table_rows, rejected) for table, table_rows in rows.items()}
+
+
+# The rules of silver.new_orders and silver.latest_status, applied to a batch's collected rows.
+_EARLIEST_EVENT = [("order_time", "ascending"), ("event_id", "ascending")]
+_LATEST_EVENT = [("event_time", "descending"), ("event_id", "descending")]
+
+
+def new_orders_of(candidates: pa.Table) -> pa.Table:
+    """silver/orders candidates -> one row per order: its earliest new_order (time, then event_id)."""
+    return first_per_key(candidates, "order_id", _EARLIEST_EVENT)
+
+
+def latest_status_of(updates: pa.Table) -> pa.Table:
+    """silver/order_updates rows -> each order's latest ``status``, ``status_time``, ``status_event_id``."""
+    latest = first_per_key(updates.select(["order_id", "status", "event_time", "event_id"]), "order_id", _LATEST_EVENT)
+    return latest.rename_columns(["order_id", "status", "status_time", "status_event_id"])
+
+
 def with_latest_status(orders: pa.Table, updates: pa.Table) -> pa.Table:
     """``orders`` (silver/orders rows) with status fields from the latest of ``updates`` for each order.
 
     Latest by ``event_time``, ties broken by the larger ``event_id``, as in the MERGE; orders
     without an update keep ``created``. Runs on the driver over rows bounded by the batch.
     """
-    ranked = updates.sort_by([("order_id", "ascending"), ("event_time", "descending"), ("event_id", "descending")])
-    ranked = ranked.append_column("__row", pa.array(range(ranked.num_rows), pa.int64()))
-    latest = ranked.take(ranked.group_by("order_id", use_threads=False).aggregate([("__row", "min")])["__row_min"])
+    latest = latest_status_of(updates)
     found = pc.index_in(orders["order_id"], value_set=latest["order_id"].combine_chunks())
     schema = orders.schema
     columns = {
         "status": pc.fill_null(latest["status"].take(found), "created"),
-        "status_time": latest["event_time"].take(found),
-        "status_event_id": latest["event_id"].take(found),
+        "status_time": latest["status_time"].take(found),
+        "status_event_id": latest["status_event_id"].take(found),
     }
     for name, values in columns.items():
         field = schema.field(name)
@@ -163,9 +191,10 @@ class LakehouseWriter:
     def write_batch(self, batch: DataFrame, batch_id: int) -> BatchReport:
         """Write one micro-batch (source rows or the raw frame) to every table."""
         report = BatchReport(batch_id)
-        validated = (
-            batch.transform(to_raw).transform(decode).transform(validate).transform(silver.with_batch_id(batch_id))
-        ).persist()
+        # The batch id joins after the cache: a literal in the validation stage's generated code
+        # would make Spark compile that large stage again for every batch (0.25 s each).
+        cached = batch.transform(to_raw).transform(decode).transform(validate).persist()
+        validated = cached.transform(silver.with_batch_id(batch_id))
         # The raw text and bytes are bronze's and quarantine's: dedupe without shuffling them.
         first = silver.first_arrivals(validated.where(F.size("reasons") == 0).drop("raw", "raw_bytes")).persist()
         checked, accepted = validated, first
@@ -188,7 +217,7 @@ class LakehouseWriter:
                         failures = failure_frame(validated.sparkSession, failed)
                         checked = validated.transform(with_expectation_failures(failures)).persist()
                         accepted = first.transform(without_failures(failures))
-                        rows = self._without_failed(rows, accepted, failed)
+                        rows = without_failed(rows, failed)
             # A batch's records share one or two ingestion dates: write where they are, no shuffle.
             with report.step("bronze"):
                 bronze = silver.to_bronze(validated)
@@ -204,7 +233,10 @@ class LakehouseWriter:
                 for table in EVENT_TABLES.values():
                     report.results.append(self._append_new_events(table, rows[table], batch_id))
             with report.step("orders"):
-                report.results.append(self.merge_orders(rows[_NEW_ORDERS], rows[_LATEST_STATUS], batch_id))
+                # Each order's state from the rows in hand: no Spark job for a few thousand rows.
+                new_orders = new_orders_of(rows[ORDERS_TABLE])
+                latest = latest_status_of(rows[ORDER_UPDATES_TABLE])
+                report.results.append(self.merge_orders(new_orders, latest, batch_id))
             # Not at batch 0: the first batch has no earlier files to compact its own with.
             if self.compact_every and (batch_id + 1) % self.compact_every == 0:
                 with report.step("compaction"):
@@ -216,7 +248,7 @@ class LakehouseWriter:
             first.unpersist()
             if checked is not validated:
                 checked.unpersist()
-            validated.unpersist()
+            cached.unpersist()
         self.reports.append(report)
         return report
 
@@ -229,38 +261,17 @@ class LakehouseWriter:
     def silver_frames(self, accepted: DataFrame) -> dict[str, DataFrame]:
         """What a batch's valid first arrivals ``accepted`` give silver, as frames to collect together.
 
-        Each event table's rows; under ``silver/orders`` every new_order event as an unscored
-        orders row (the quality check's candidates); and the per-order state the MERGE takes:
-        one scored row per new order, and the latest of the batch's updates per order.
+        Each event table's rows, and under ``silver/orders`` every new_order event as a scored
+        orders row: the quality check's candidates, from which the driver takes each order's
+        winner for the MERGE (:func:`new_orders_of`).
         """
-        updates = silver.order_updates(accepted)
         return {
-            ORDER_UPDATES_TABLE: updates,
+            ORDER_UPDATES_TABLE: silver.order_updates(accepted),
             RETURNS_TABLE: silver.returns(accepted, self.sentiment),
             PAYMENTS_TABLE: silver.payments(accepted),
             CHARGEBACKS_TABLE: silver.chargebacks(accepted),
-            ORDERS_TABLE: silver.new_order_rows(accepted).transform(silver.conform(SILVER_ORDERS)),
-            **self._order_state_frames(accepted, updates),
+            ORDERS_TABLE: silver.order_candidates(accepted, self.sentiment),
         }
-
-    def _order_state_frames(self, accepted: DataFrame, updates: DataFrame) -> dict[str, DataFrame]:
-        return {
-            _NEW_ORDERS: silver.new_orders(accepted, self.sentiment),
-            _LATEST_STATUS: silver.latest_status(updates),
-        }
-
-    def _without_failed(
-        self, rows: dict[str, pa.Table], accepted: DataFrame, failed: dict[str, list[str]]
-    ) -> dict[str, pa.Table]:
-        """``rows`` after the quality check rejected ``failed``; ``accepted`` is already without them.
-
-        The per-order state is computed again: a rejected new_order may have been its order's
-        winner, and another event must win then. Rare (a row failed a suite), so a second job is fine.
-        """
-        rejected = pa.array(list(failed), pa.string())
-        kept = {table: without_event_ids(table_rows, rejected) for table, table_rows in rows.items()}
-        state = _collect(self._order_state_frames(accepted, silver.order_updates(accepted)))
-        return kept | state
 
     def _append_new_events(self, table: str, rows: pa.Table, batch_id: int) -> CommitResult:
         if rows.num_rows == 0:

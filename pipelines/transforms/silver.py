@@ -163,6 +163,15 @@ def new_orders(valid: DataFrame, sentiment: SentimentStep | None = None) -> Data
     return rows.transform(sentiment or _no_sentiment).transform(conform(SILVER_ORDERS))
 
 
+def order_candidates(valid: DataFrame, sentiment: SentimentStep | None = None) -> DataFrame:
+    """Every valid ``new_order`` event as a scored silver/orders row, before one per order.
+
+    The stream writer collects these once: the quality check looks at each (any could become
+    its order's row) and the driver picks each order's winner as :func:`new_orders` does.
+    """
+    return new_order_rows(valid).transform(sentiment or _no_sentiment).transform(conform(SILVER_ORDERS))
+
+
 def new_order_rows(valid: DataFrame) -> DataFrame:
     """Every valid ``new_order`` event as an unscored silver/orders row (extra columns kept), before one per order.
 
