@@ -22,7 +22,7 @@ from pipelines.schemas import (
     TABLES,
 )
 from pipelines.sinks.delta import CommitResult
-from pipelines.sinks.lakehouse import LakehouseWriter, with_latest_status
+from pipelines.sinks.lakehouse import LakehouseWriter, new_orders_of, with_latest_status, without_failed
 
 
 class SimulatedCrashError(RuntimeError):
@@ -202,3 +202,33 @@ def test_a_new_order_takes_the_status_of_its_latest_update_by_time_then_event_id
         ("o2", "cancelled", at, "e3"),
         ("o3", "created", None, None),
     ]
+
+
+def test_each_order_is_won_by_its_earliest_new_order_then_the_smaller_event_id() -> None:
+    at = dt.datetime(2026, 11, 20, 9, tzinfo=dt.UTC)
+    candidates = pa.Table.from_pylist(
+        [
+            {"order_id": "o1", "event_id": "e2", "order_time": at},
+            {"order_id": "o1", "event_id": "e1", "order_time": at + dt.timedelta(minutes=1)},
+            {"order_id": "o2", "event_id": "e4", "order_time": at},
+            {"order_id": "o2", "event_id": "e3", "order_time": at},
+        ]
+    )
+
+    winners = new_orders_of(candidates).to_pylist()
+
+    assert sorted((r["order_id"], r["event_id"]) for r in winners) == [("o1", "e2"), ("o2", "e3")]
+
+
+def test_a_rejected_winner_leaves_its_order_to_the_next_candidate() -> None:
+    at = dt.datetime(2026, 11, 20, 9, tzinfo=dt.UTC)
+    candidates = pa.Table.from_pylist(
+        [
+            {"order_id": "o1", "event_id": "e1", "order_time": at},
+            {"order_id": "o1", "event_id": "e2", "order_time": at + dt.timedelta(minutes=1)},
+        ]
+    )
+
+    kept = without_failed({ORDERS_TABLE: candidates}, {"e1": ["expectation:amount_positive"]})
+
+    assert [r["event_id"] for r in new_orders_of(kept[ORDERS_TABLE]).to_pylist()] == ["e2"]
