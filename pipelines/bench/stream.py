@@ -205,13 +205,16 @@ def _percentiles(values: np.ndarray) -> dict[str, float | int | None]:
     }
 
 
-def silver_latencies(lake: Lake) -> np.ndarray:
+def silver_latencies(lake: Lake, since: float | None = None) -> np.ndarray:
     """Seconds from each accepted event's ingestion (bronze ``ingested_at``) to its silver commit.
 
     Ingestion is the broker's record timestamp (Kafka: the producer's send time; Kinesis: the
-    arrival time). Events that reached no silver table (invalid, duplicates) are left out.
+    arrival time). Events that reached no silver table (invalid, duplicates) are left out, and
+    so are events ingested before ``since`` (epoch seconds: the end of a warm-up).
     """
     bronze = lake.read_arrow(BRONZE_TABLE, columns=["event_id", "event_type", "ingested_at", "batch_id"])
+    if since is not None:
+        bronze = bronze.filter(pa.array(_epoch_seconds(bronze["ingested_at"]) >= since))
     rejected = lake.read_arrow(QUARANTINE_TABLE, columns=["event_id"])["event_id"]
     bronze = bronze.filter(pc.invert(pc.is_in(bronze["event_id"], value_set=rejected.combine_chunks())))
     out: list[np.ndarray] = []
@@ -227,8 +230,11 @@ def silver_latencies(lake: Lake) -> np.ndarray:
     return np.concatenate(out) if out else np.array([], dtype="float64")
 
 
-def notification_latencies(lake: Lake, ledger_table: str) -> np.ndarray:
-    """Seconds from the ingestion of the event a notification is about to its publication to SNS."""
+def notification_latencies(lake: Lake, ledger_table: str, since: float | None = None) -> np.ndarray:
+    """Seconds from the ingestion of the event a notification is about to its publication to SNS.
+
+    Notifications about events ingested before ``since`` (epoch seconds) are left out.
+    """
     from pipelines.aws.clients import client
 
     bronze = lake.read_arrow(BRONZE_TABLE, columns=["event_id", "ingested_at"])
@@ -240,11 +246,20 @@ def notification_latencies(lake: Lake, ledger_table: str) -> np.ndarray:
             sent_at = item.get("sent_at", {}).get("S")
             body = json.loads(item.get("body", {}).get("S", "{}"))
             event_id = body.get("event_id")
-            if not sent_at or event_id not in ingested:
+            if not sent_at or event_id not in ingested or (since is not None and ingested[event_id] < since):
                 continue
             sent = dt.datetime.fromisoformat(sent_at.replace("Z", "+00:00")).timestamp()
             delays.append(sent - ingested[event_id])
     return np.array(delays, dtype="float64")
+
+
+def phase_medians(progress: Sequence[Any]) -> dict[str, float]:
+    """Median milliseconds of each phase Spark reports in ``durationMs`` of the ``progress`` updates."""
+    phases: dict[str, list[float]] = {}
+    for update in progress:
+        for phase, ms in (update.durationMs or {}).items():
+            phases.setdefault(phase, []).append(float(ms))
+    return {phase: round(float(np.median(values)), 1) for phase, values in sorted(phases.items())}
 
 
 def run_latency(
@@ -258,12 +273,18 @@ def run_latency(
     workdir: Path,
     tag: str,
     notifications: bool = True,
+    warmup: float = 0.0,
 ) -> dict[str, Any]:
-    """Offer ``rate`` events/s for ``seconds`` while the job runs with ``trigger``; latency percentiles."""
+    """Offer ``rate`` events/s for ``seconds`` while the job runs with ``trigger``; latency percentiles.
+
+    The load is offered for ``warmup`` seconds first, and events ingested then are not measured:
+    a job's first micro-batches carry its warm-up (code generation, JIT, the Python workers'
+    imports), which a stream that runs for days pays once, and the backlog they leave.
+    """
     from jobs.stream import start
     from pipelines.provision import provision
 
-    case = StreamCase(source, int(rate * seconds), notifications=notifications)
+    case = StreamCase(source, int(rate * (warmup + seconds)), notifications=notifications)
     settings = case_settings(base, case, workdir, tag)
     provision(settings)
     lake = Lake.from_settings(settings.lake)
@@ -276,9 +297,13 @@ def run_latency(
         except Exception as exc:  # noqa: BLE001 - reported by the main thread
             produced["error"] = exc
 
-    print(f"  latency: offering {rate:,.0f} events/s for {seconds:.0f} s ({trigger}) ...", flush=True)
+    print(
+        f"  latency: offering {rate:,.0f} events/s for {warmup:.0f} s of warm-up, then {seconds:.0f} s ({trigger}) ...",
+        flush=True,
+    )
     thread = threading.Thread(target=producer, name="bench-producer", daemon=True)
     with MemorySampler() as memory, Stopwatch() as watch:
+        since = time.time() + warmup
         thread.start()
         thread.join()
         if "error" in produced:
@@ -297,9 +322,14 @@ def run_latency(
         query.stop()
     if query.exception() is not None:
         raise BenchmarkError(f"the stream failed: {query.exception()}")
-    silver = silver_latencies(lake)
-    sns = notification_latencies(lake, settings.notifications.ledger_table) if notifications else np.array([])
-    batches = [p for p in query.recentProgress if "addBatch" in (p.durationMs or {})]
+    silver = silver_latencies(lake, since)
+    sns = notification_latencies(lake, settings.notifications.ledger_table, since) if notifications else np.array([])
+    measured_from = dt.datetime.fromtimestamp(since, dt.UTC).isoformat(timespec="milliseconds")
+    batches = [
+        p
+        for p in query.recentProgress
+        if "addBatch" in (p.durationMs or {}) and p.timestamp.replace("Z", "+00:00") >= measured_from
+    ]
     result = {
         "source": source,
         "offered_events_per_second": rate,
@@ -308,9 +338,13 @@ def run_latency(
         "trigger": trigger,
         "events": produced["sent"],
         "batches": len(batches),
+        "warmup_seconds": warmup,
         "batch_seconds_median": (
             round(float(np.median([p.durationMs["triggerExecution"] for p in batches])) / 1000, 2) if batches else None
         ),
+        "batch_rows_median": round(float(np.median([p.numInputRows for p in batches]))) if batches else None,
+        # Where a trigger's time goes (Spark's own phases, median ms): addBatch is the writer.
+        "phase_ms_median": phase_medians(batches),
         "ingestion_to_silver_seconds": _percentiles(silver),
         "ingestion_to_sns_seconds": _percentiles(sns),
         "load_start": watch.load_start,
