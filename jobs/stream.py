@@ -99,7 +99,8 @@ def start(
     # Throughput, latency, freshness and quarantine rate of every batch, to CloudWatch (docs/kpis.md).
     monitor = StreamMonitor.from_settings(settings.monitoring, settings.stream.query_name, endpoint, writer.lake)
     batch_function = monitor.instrument(writer) if monitor is not None else writer
-    source = open_stream(spark, settings.source, endpoint, available_now=available_now)
+    # Validation and the silver fields go in the streaming plan: analysed once, not per micro-batch.
+    source = open_stream(spark, settings.source, endpoint, available_now=available_now).transform(writer.prepare)
     stream = (
         source.writeStream.queryName(settings.stream.query_name)
         .option("checkpointLocation", checkpoint_location(settings))

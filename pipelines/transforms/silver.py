@@ -9,6 +9,7 @@ columns are null.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F  # noqa: N812 - the usual PySpark alias
@@ -16,9 +17,14 @@ from pyspark.sql.types import StructType
 
 from pipelines.schemas import (
     BRONZE,
+    CHARGEBACKS_TABLE,
     ORDER_ITEM,
+    ORDER_UPDATES_TABLE,
+    ORDERS_TABLE,
+    PAYMENTS_TABLE,
     QUARANTINE,
     RETURN_ITEM,
+    RETURNS_TABLE,
     SILVER_CHARGEBACKS,
     SILVER_ORDER_UPDATES,
     SILVER_ORDERS,
@@ -84,67 +90,169 @@ def first_arrivals(valid: DataFrame) -> DataFrame:
     return valid.withColumn("__rank", rank).where(F.col("__rank") == 1).drop("__rank")
 
 
-def _events(valid: DataFrame, event_type: str) -> DataFrame:
-    return valid.where(F.col("event_type") == event_type).withColumn("event_date", utc_date("event_time"))
+# Fields of the event JSON that silver tables take, beyond those validation extracts (event_id,
+# event_type, order_id, source, event_time): column -> (JSON path, Spark type).
+_FIELD_PATHS: dict[str, tuple[str, str]] = {
+    "status": ("status", "string"),
+    "comment": ("comment", "string"),
+    "return_id": ("return_id", "string"),
+    "refund_amount": ("refund_amount", "double"),
+    "currency": ("currency", "string"),
+    "reason_code": ("reason_code", "string"),
+    "transaction_id": ("transaction_id", "string"),
+    "amount": ("amount", "double"),
+    "payment_method": ("payment_method", "string"),
+    "failure_code": ("failure_code", "string"),
+    "chargeback_id": ("chargeback_id", "string"),
+    "customer_id": ("customer.id", "string"),
+    "customer_name": ("customer.name", "string"),
+    "customer_email": ("customer.email", "string"),
+    "lat": ("location.lat", "double"),
+    "lon": ("location.lon", "double"),
+}
+# ``items`` differ by event type, so each has its own column in the wide frame.
+_ITEMS: dict[str, tuple[str, StructType]] = {
+    "new_order": ("__order_items", ORDER_ITEM),
+    "return_order": ("__return_items", RETURN_ITEM),
+}
+
+
+@dataclass(frozen=True)
+class SilverSpec:
+    """How one silver table is cut from valid events: its event type, the fields it takes, derived columns.
+
+    ``copies``: (column, column of the wide frame it takes); ``constants``: (column, literal).
+    Columns of the table found nowhere are null.
+    """
+
+    event_type: str
+    schema: StructType
+    fields: tuple[str, ...]
+    copies: tuple[tuple[str, str], ...] = ()
+    constants: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def scored(self) -> bool:
+        """Whether the table carries the sentiment of its comments."""
+        return "sentiment_label" in self.schema.fieldNames()
+
+
+SPECS: dict[str, SilverSpec] = {
+    ORDER_UPDATES_TABLE: SilverSpec("update_order", SILVER_ORDER_UPDATES, ("status", "comment")),
+    RETURNS_TABLE: SilverSpec(
+        "return_order",
+        SILVER_RETURNS,
+        ("return_id", "refund_amount", "currency", "reason_code", "comment"),
+        copies=(("items", "__return_items"),),
+    ),
+    PAYMENTS_TABLE: SilverSpec(
+        "payment",
+        SILVER_PAYMENTS,
+        ("transaction_id", "amount", "currency", "payment_method", "status", "failure_code"),
+    ),
+    CHARGEBACKS_TABLE: SilverSpec(
+        "chargeback", SILVER_CHARGEBACKS, ("chargeback_id", "transaction_id", "amount", "currency", "reason_code")
+    ),
+    # Every new_order event as an orders row in state ``created``, before one per order.
+    ORDERS_TABLE: SilverSpec(
+        "new_order",
+        SILVER_ORDERS,
+        (
+            "customer_id",
+            "customer_name",
+            "customer_email",
+            "amount",
+            "currency",
+            "lat",
+            "lon",
+            "payment_method",
+            "comment",
+        ),
+        copies=(("items", "__order_items"), ("order_time", "event_time"), ("order_date", "event_date")),
+        constants=(("status", "created"),),
+    ),
+}
+_SCORED_EVENTS = tuple(spec.event_type for spec in SPECS.values() if spec.scored)
+# The columns with_silver_fields adds.
+SILVER_FIELDS = (
+    "event_date",
+    *_FIELD_PATHS,
+    *(column for column, _ in _ITEMS.values()),
+    "sentiment_label",
+    "sentiment_score",
+)
+
+
+def _items(event_type: str) -> Column:
+    _, item = _ITEMS[event_type]
+    return F.expr(f"try_variant_get(v, '$.items', '{_ddl_array(item)}')")
+
+
+def _table_rows(valid: DataFrame, table: str) -> DataFrame:
+    """Valid events of ``table``'s type with its fields and derived columns (unscored, extra columns kept)."""
+    spec = SPECS[table]
+    rows = valid.where(F.col("event_type") == spec.event_type).withColumns(
+        {
+            "event_date": utc_date("event_time"),
+            **{name: _get(*_FIELD_PATHS[name]) for name in spec.fields},
+            **({_ITEMS[spec.event_type][0]: _items(spec.event_type)} if spec.event_type in _ITEMS else {}),
+        }
+    )
+    return rows.withColumns(
+        {
+            **{column: F.col(source) for column, source in spec.copies},
+            **{column: F.lit(value) for column, value in spec.constants},
+        }
+    )
+
+
+def with_silver_fields(sentiment: SentimentStep | None = None) -> Callable[[DataFrame], DataFrame]:
+    """``df.transform`` step adding to validated records every field a silver table takes, in one projection.
+
+    A "wide" frame: the union of the tables' fields (null where an event has none), the items of
+    new orders and of returns in their own columns, ``event_date``, and the sentiment of the
+    comments of valid events whose table is scored. It is row-wise, so the stream job puts it
+    in the streaming query's plan, analysed once; the driver cuts each table's rows from the
+    collected result with :data:`SPECS` (``pipelines.sinks.lakehouse.silver_rows``).
+    """
+
+    def transform(df: DataFrame) -> DataFrame:
+        wide = df.withColumns(
+            {
+                "event_date": utc_date("event_time"),
+                **{name: _get(path, kind) for name, (path, kind) in _FIELD_PATHS.items()},
+                **{column: F.when(F.col("event_type") == kind, _items(kind)) for kind, (column, _) in _ITEMS.items()},
+            }
+        )
+        # The step scores ``comment``: it sees only the comments of valid events of scored tables.
+        scored_only = F.when(F.col("event_type").isin(*_SCORED_EVENTS) & (F.size("reasons") == 0), F.col("comment"))
+        scored = wide.withColumns({"__comment": F.col("comment"), "comment": scored_only}).transform(
+            sentiment or _no_sentiment
+        )
+        return scored.withColumn("comment", F.col("__comment")).drop("__comment")
+
+    return transform
 
 
 def order_updates(valid: DataFrame) -> DataFrame:
     """Valid ``update_order`` events -> silver/order_updates rows."""
-    return (
-        _events(valid, "update_order")
-        .withColumns({"status": _get("status", "string"), "comment": _get("comment", "string")})
-        .transform(conform(SILVER_ORDER_UPDATES))
-    )
+    return _table_rows(valid, ORDER_UPDATES_TABLE).transform(conform(SILVER_ORDER_UPDATES))
 
 
 def returns(valid: DataFrame, sentiment: SentimentStep | None = None) -> DataFrame:
     """Valid ``return_order`` events -> silver/returns rows (sentiment of ``comment``)."""
-    rows = _events(valid, "return_order").withColumns(
-        {
-            "return_id": _get("return_id", "string"),
-            "refund_amount": _get("refund_amount", "double"),
-            "currency": _get("currency", "string"),
-            "reason_code": _get("reason_code", "string"),
-            "comment": _get("comment", "string"),
-            "items": F.expr(f"try_variant_get(v, '$.items', '{_ddl_array(RETURN_ITEM)}')"),
-        }
-    )
+    rows = _table_rows(valid, RETURNS_TABLE)
     return rows.transform(sentiment or _no_sentiment).transform(conform(SILVER_RETURNS))
 
 
 def payments(valid: DataFrame) -> DataFrame:
     """Valid ``payment`` events -> silver/payments rows."""
-    return (
-        _events(valid, "payment")
-        .withColumns(
-            {
-                "transaction_id": _get("transaction_id", "string"),
-                "amount": _get("amount", "double"),
-                "currency": _get("currency", "string"),
-                "payment_method": _get("payment_method", "string"),
-                "status": _get("status", "string"),
-                "failure_code": _get("failure_code", "string"),
-            }
-        )
-        .transform(conform(SILVER_PAYMENTS))
-    )
+    return _table_rows(valid, PAYMENTS_TABLE).transform(conform(SILVER_PAYMENTS))
 
 
 def chargebacks(valid: DataFrame) -> DataFrame:
     """Valid ``chargeback`` events -> silver/chargebacks rows."""
-    return (
-        _events(valid, "chargeback")
-        .withColumns(
-            {
-                "chargeback_id": _get("chargeback_id", "string"),
-                "transaction_id": _get("transaction_id", "string"),
-                "amount": _get("amount", "double"),
-                "currency": _get("currency", "string"),
-                "reason_code": _get("reason_code", "string"),
-            }
-        )
-        .transform(conform(SILVER_CHARGEBACKS))
-    )
+    return _table_rows(valid, CHARGEBACKS_TABLE).transform(conform(SILVER_CHARGEBACKS))
 
 
 def _ddl_array(item: StructType) -> str:
@@ -164,38 +272,13 @@ def new_orders(valid: DataFrame, sentiment: SentimentStep | None = None) -> Data
 
 
 def order_candidates(valid: DataFrame, sentiment: SentimentStep | None = None) -> DataFrame:
-    """Every valid ``new_order`` event as a scored silver/orders row, before one per order.
-
-    The stream writer collects these once: the quality check looks at each (any could become
-    its order's row) and the driver picks each order's winner as :func:`new_orders` does.
-    """
+    """Every valid ``new_order`` event as a scored silver/orders row, before one per order."""
     return new_order_rows(valid).transform(sentiment or _no_sentiment).transform(conform(SILVER_ORDERS))
 
 
 def new_order_rows(valid: DataFrame) -> DataFrame:
-    """Every valid ``new_order`` event as an unscored silver/orders row (extra columns kept), before one per order.
-
-    The data-quality check looks at each of them: any could become its order's row.
-    """
-    return valid.where(F.col("event_type") == "new_order").withColumns(
-        {
-            "customer_id": _get("customer.id", "string"),
-            "customer_name": _get("customer.name", "string"),
-            "customer_email": _get("customer.email", "string"),
-            "order_time": F.col("event_time"),
-            "amount": _get("amount", "double"),
-            "currency": _get("currency", "string"),
-            "lat": _get("location.lat", "double"),
-            "lon": _get("location.lon", "double"),
-            "payment_method": _get("payment_method", "string"),
-            "comment": _get("comment", "string"),
-            "items": F.expr(f"try_variant_get(v, '$.items', '{_ddl_array(ORDER_ITEM)}')"),
-            "status": F.lit("created"),
-            "status_time": F.lit(None).cast("timestamp"),
-            "status_event_id": F.lit(None).cast("string"),
-            "order_date": utc_date("event_time"),
-        }
-    )
+    """Every valid ``new_order`` event as an unscored silver/orders row (extra columns kept), before one per order."""
+    return _table_rows(valid, ORDERS_TABLE)
 
 
 def latest_status(updates: DataFrame) -> DataFrame:

@@ -232,3 +232,39 @@ def test_a_rejected_winner_leaves_its_order_to_the_next_candidate() -> None:
     kept = without_failed({ORDERS_TABLE: candidates}, {"e1": ["expectation:amount_positive"]})
 
     assert [r["event_id"] for r in new_orders_of(kept[ORDERS_TABLE]).to_pylist()] == ["e2"]
+
+
+def test_silver_rows_cut_from_the_wide_frame_equal_each_tables_own_transform(spark: SparkSession) -> None:
+    """The stream's one-collect path (wide frame, split on the driver) gives each table exactly its transform's rows."""
+    from pipelines.schemas import CHARGEBACKS_TABLE, ORDER_UPDATES_TABLE, PAYMENTS_TABLE, RETURNS_TABLE
+    from pipelines.simulator.generator import SimulationConfig, generate
+    from pipelines.sinks.lakehouse import silver_rows
+    from pipelines.transforms import silver
+    from pipelines.transforms.sentiment import with_sentiment
+
+    at = dt.datetime.now(dt.UTC)
+    # The simulator's mix (bad records included) plus the traps, which have every event type.
+    simulated = [r.data for r in generate(SimulationConfig(events=600, bad_fraction=0.1, seed=11))]
+    trapped = [r.data for run in build_traps().runs for r in run]
+    rows = [(data, at, None, None, None, "t", 0, i) for i, data in enumerate(simulated + trapped)]
+    raw = spark.createDataFrame(rows, RAW)
+    scored = with_sentiment()
+    writer = LakehouseWriter(Lake("unused"), "orders-stream", sentiment=scored)
+    valid = writer.prepare(raw).transform(silver.with_batch_id(3)).where("size(reasons) = 0")
+
+    cut = silver_rows(valid.toArrow())
+
+    own = {
+        ORDER_UPDATES_TABLE: silver.order_updates(valid),
+        RETURNS_TABLE: silver.returns(valid, scored),
+        PAYMENTS_TABLE: silver.payments(valid),
+        CHARGEBACKS_TABLE: silver.chargebacks(valid),
+        ORDERS_TABLE: silver.order_candidates(valid, scored),
+    }
+    assert set(cut) == set(own)
+    for table, frame in own.items():
+        expected = frame.toArrow().cast(arrow_schema(TABLES[table])).sort_by("event_id")
+        assert cut[table].num_rows > 0, table
+        assert cut[table].sort_by("event_id").equals(expected), table
+    # Only new orders and returns are scored; their comments are.
+    assert cut[RETURNS_TABLE]["sentiment_label"].null_count < cut[RETURNS_TABLE].num_rows
