@@ -85,7 +85,10 @@ def silver_rows(wide: pa.Table) -> dict[str, pa.Table]:
     """
     out: dict[str, pa.Table] = {}
     for table, spec in silver.SPECS.items():
-        rows = wide.filter(pc.equal(wide["event_type"], spec.event_type))
+        # Only the table's own columns are copied out of the wide rows.
+        wanted = {*spec.schema.fieldNames(), *(source for _, source in spec.copies)}
+        rows = wide.select([name for name in wide.column_names if name in wanted])
+        rows = rows.filter(pc.equal(wide["event_type"], spec.event_type))
         columns: dict[str, pa.ChunkedArray | pa.Array] = {name: rows[name] for name in rows.column_names}
         columns.update({column: rows[source] for column, source in spec.copies})
         columns.update({column: pa.array([value] * rows.num_rows, pa.string()) for column, value in spec.constants})
@@ -178,8 +181,6 @@ class BatchReport:
 
 
 RECENT_REPORTS = 100
-# with_silver_fields adds it and no source or raw frame has it: a batch with it is prepared already.
-PREPARED_MARK = "sentiment_score"
 # What the driver collects of a batch's valid first arrivals to cut the silver tables from.
 _SILVER_INPUTS = frozenset(
     {"event_type"}
@@ -213,22 +214,19 @@ class LakehouseWriter:
         log.info("%s", report)
 
     def prepare(self, batch: DataFrame) -> DataFrame:
-        """Source rows or the raw frame -> validated records with every silver field and sentiment.
+        """Source rows or the raw frame -> validated records with every silver field.
 
         Row-wise, so the stream job applies it to the streaming frame: Spark then analyses this
         large plan once when the query starts, not in every micro-batch (0.8 s a batch).
+        Sentiment is not in it: scoring the deduplicated valid rows in the collecting job keeps
+        the UDF's Python workers apart from the source's.
         """
-        return (
-            batch.transform(to_raw)
-            .transform(decode)
-            .transform(validate)
-            .transform(silver.with_silver_fields(self.sentiment))
-        )
+        return batch.transform(to_raw).transform(decode).transform(validate).transform(silver.with_silver_fields)
 
     def write_batch(self, batch: DataFrame, batch_id: int) -> BatchReport:
         """Write one micro-batch (source rows, the raw frame, or :meth:`prepare`'s output) to every table."""
         report = BatchReport(batch_id)
-        prepared = batch if PREPARED_MARK in batch.columns else self.prepare(batch)
+        prepared = batch if silver.SILVER_FIELDS[0] in batch.columns else self.prepare(batch)
         # The batch id joins after the cache: a literal in the validation stage's generated code
         # would make Spark compile that large stage again for every batch (0.25 s each).
         cached = prepared.persist()
@@ -239,7 +237,8 @@ class LakehouseWriter:
         try:
             # Collected once, in one job: the quality check reads them and the driver writes them.
             with report.step("silver rows"):
-                rows = silver_rows(first.select(*[c for c in first.columns if c in _SILVER_INPUTS]).toArrow())
+                scored = first.transform(silver.with_scored_comments(self.sentiment))
+                rows = silver_rows(scored.select(*[c for c in scored.columns if c in _SILVER_INPUTS]).toArrow())
             quality_results = None
             if self.quality is not None:
                 from pipelines.quality.stream import (

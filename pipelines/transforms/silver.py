@@ -173,14 +173,8 @@ SPECS: dict[str, SilverSpec] = {
     ),
 }
 _SCORED_EVENTS = tuple(spec.event_type for spec in SPECS.values() if spec.scored)
-# The columns with_silver_fields adds.
-SILVER_FIELDS = (
-    "event_date",
-    *_FIELD_PATHS,
-    *(column for column, _ in _ITEMS.values()),
-    "sentiment_label",
-    "sentiment_score",
-)
+# The columns with_silver_fields adds; the first is in no source or validated frame.
+SILVER_FIELDS = (*(column for column, _ in _ITEMS.values()), "event_date", *_FIELD_PATHS)
 
 
 def _items(event_type: str) -> Column:
@@ -206,27 +200,33 @@ def _table_rows(valid: DataFrame, table: str) -> DataFrame:
     )
 
 
-def with_silver_fields(sentiment: SentimentStep | None = None) -> Callable[[DataFrame], DataFrame]:
-    """``df.transform`` step adding to validated records every field a silver table takes, in one projection.
+def with_silver_fields(df: DataFrame) -> DataFrame:
+    """Validated records -> the same with every field a silver table takes, in one projection.
 
     A "wide" frame: the union of the tables' fields (null where an event has none), the items of
-    new orders and of returns in their own columns, ``event_date``, and the sentiment of the
-    comments of valid events whose table is scored. It is row-wise, so the stream job puts it
-    in the streaming query's plan, analysed once; the driver cuts each table's rows from the
-    collected result with :data:`SPECS` (``pipelines.sinks.lakehouse.silver_rows``).
+    new orders and of returns in their own columns, and ``event_date``. It is row-wise, so the
+    stream job puts it in the streaming query's plan, analysed once; the driver cuts each table's
+    rows from the collected result with :data:`SPECS` (``pipelines.sinks.lakehouse.silver_rows``).
+    """
+    return df.withColumns(
+        {
+            "event_date": utc_date("event_time"),
+            **{name: _get(path, kind) for name, (path, kind) in _FIELD_PATHS.items()},
+            **{column: F.when(F.col("event_type") == kind, _items(kind)) for kind, (column, _) in _ITEMS.items()},
+        }
+    )
+
+
+def with_scored_comments(sentiment: SentimentStep | None = None) -> Callable[[DataFrame], DataFrame]:
+    """``df.transform`` step adding the sentiment of the comments of valid events whose silver table is scored.
+
+    For :func:`with_silver_fields` output; other rows get null sentiment and keep their ``comment``.
     """
 
     def transform(df: DataFrame) -> DataFrame:
-        wide = df.withColumns(
-            {
-                "event_date": utc_date("event_time"),
-                **{name: _get(path, kind) for name, (path, kind) in _FIELD_PATHS.items()},
-                **{column: F.when(F.col("event_type") == kind, _items(kind)) for kind, (column, _) in _ITEMS.items()},
-            }
-        )
-        # The step scores ``comment``: it sees only the comments of valid events of scored tables.
+        # The step scores ``comment``: it sees only the comments it is to score.
         scored_only = F.when(F.col("event_type").isin(*_SCORED_EVENTS) & (F.size("reasons") == 0), F.col("comment"))
-        scored = wide.withColumns({"__comment": F.col("comment"), "comment": scored_only}).transform(
+        scored = df.withColumns({"__comment": F.col("comment"), "comment": scored_only}).transform(
             sentiment or _no_sentiment
         )
         return scored.withColumn("comment", F.col("__comment")).drop("__comment")

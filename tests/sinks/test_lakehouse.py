@@ -252,7 +252,7 @@ def test_silver_rows_cut_from_the_wide_frame_equal_each_tables_own_transform(spa
     writer = LakehouseWriter(Lake("unused"), "orders-stream", sentiment=scored)
     valid = writer.prepare(raw).transform(silver.with_batch_id(3)).where("size(reasons) = 0")
 
-    cut = silver_rows(valid.toArrow())
+    cut = silver_rows(valid.transform(silver.with_scored_comments(scored)).toArrow())
 
     own = {
         ORDER_UPDATES_TABLE: silver.order_updates(valid),
