@@ -110,3 +110,31 @@ def test_an_expectation_gx_cannot_evaluate_stops_the_check(tmp_path: Path) -> No
 
     with pytest.raises(QualityError, match=r"silver_payments.json: expect_column_values_to_be_between\(currency\)"):
         checker.check("silver/payments", _payments(("a", 1.0, "succeeded", None)))
+
+
+@pytest.mark.parametrize(
+    "rows",
+    [
+        (("a", 10.0, "succeeded", None), ("b", 20.0, "failed", "timeout")),
+        (("a", 10.0, "succeeded", None), ("b", 20.0, "pending", None), ("c", 30.0, "failed", None)),
+        (("a", 10.0, "succeeded", None), ("big", 900.0, "succeeded", None), ("c", 30.0, "pending", None)),
+    ],
+    ids=["all pass", "only reported failures", "a row to quarantine"],
+)
+def test_the_counts_only_check_reports_what_the_complete_check_reports(
+    tmp_path: Path, rows: tuple[tuple[str, float, str, str | None], ...]
+) -> None:
+    """The fast path (GX's BASIC format, COMPLETE only when a row must be quarantined) changes no figure."""
+    only_known = {
+        "type": "expect_column_values_to_be_in_set",
+        "kwargs": {"column": "status", "value_set": ["succeeded", "failed"]},
+    }
+    reported_only = only_known | {"meta": {"quarantine": False}}
+    rows_between = {"type": "expect_table_row_count_to_be_between", "kwargs": {"min_value": 1, "max_value": 2}}
+    checker = _checker(tmp_path, AT_MOST_500, reported_only, rows_between)
+    table = _payments(*rows)
+
+    fast = checker.check("silver/payments", table)
+    complete = checker.check_frame("silver/payments", table.select(checker.columns("silver/payments")).to_pandas())
+
+    assert fast == complete
