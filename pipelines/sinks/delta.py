@@ -44,8 +44,13 @@ FILE_METADATA = StructType(
         StructField("partition_values", StringType(), False),
         StructField("stats", StringType(), False),
         StructField("num_records", LongType(), False),
+        # Which table the file belongs to (one pass can write several: see append_tables).
+        StructField("table", StringType(), False),
     ]
 )
+
+# Picks the rows of one table out of a task's rows (picklable: it travels to the executors).
+RowFilter = Callable[[pa.Table], pa.Table]
 
 # Longer strings get no min/max statistics: a truncated max would be wrong for pruning.
 _MAX_STAT_STRING = 64
@@ -129,45 +134,61 @@ def _partition_text(value: Any) -> str | None:
     return value.isoformat() if isinstance(value, dt.date) else str(value)
 
 
-def file_writer(lake: Lake, table: str) -> Any:
-    """The ``mapInArrow`` function writing one task's rows of ``table`` as Parquet files."""
+def _write_table_files(lake: Lake, table: str, rows: pa.Table, out: dict[str, list[Any]]) -> None:
+    """Write ``rows`` of ``table`` as one Parquet file per partition value; their metadata into ``out``."""
     partition_by = PARTITIONS[table]
     full_schema = arrow_schema(TABLES[table])
     data_schema = arrow_schema(TABLES[table], drop=partition_by)
+    rows = rows.select(full_schema.names).cast(full_schema)
+    filesystem, root = lake.filesystem()
+    table_path = f"{root}/{table}"
+    keys = rows.select(list(partition_by)).group_by(list(partition_by)).aggregate([]).to_pylist()
+    for key in keys:
+        mask = None
+        for column, value in key.items():
+            test = pc.is_null(rows[column]) if value is None else pc.equal(rows[column], pa.scalar(value))
+            mask = test if mask is None else pc.and_(mask, test)
+        part = rows.filter(mask).select(data_schema.names).cast(data_schema)
+        values = {column: _partition_text(value) for column, value in key.items()}
+        folder = "/".join(
+            f"{column}={'__HIVE_DEFAULT_PARTITION__' if text is None else text}" for column, text in values.items()
+        )
+        relative = f"{folder}/part-{uuid.uuid4()}.snappy.parquet" if folder else f"part-{uuid.uuid4()}.snappy.parquet"
+        filesystem.create_dir(f"{table_path}/{folder}" if folder else table_path, recursive=True)
+        pq.write_table(part, f"{table_path}/{relative}", filesystem=filesystem, compression="snappy")
+        size = filesystem.get_file_info(f"{table_path}/{relative}").size
+        out["path"].append(relative)
+        out["size"].append(size)
+        out["partition_values"].append(json.dumps(values))
+        out["stats"].append(file_stats(part))
+        out["num_records"].append(part.num_rows)
+        out["table"].append(table)
+
+
+def files_writer(lake: Lake, parts: tuple[tuple[str, RowFilter | None], ...]) -> Any:
+    """The ``mapInArrow`` function writing one task's rows as Parquet files of each table of ``parts``.
+
+    ``parts``: (table, the filter picking its rows, None = all of them).
+    """
 
     def write(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         collected = [batch for batch in batches if batch.num_rows]
         if not collected:
             return
-        rows = pa.Table.from_batches(collected).select(full_schema.names).cast(full_schema)
-        filesystem, root = lake.filesystem()
-        table_path = f"{root}/{table}"
-        keys = rows.select(list(partition_by)).group_by(list(partition_by)).aggregate([]).to_pylist()
+        rows = pa.Table.from_batches(collected)
         out: dict[str, list[Any]] = {field.name: [] for field in FILE_METADATA.fields}
-        for key in keys:
-            mask = None
-            for column, value in key.items():
-                test = pc.is_null(rows[column]) if value is None else pc.equal(rows[column], pa.scalar(value))
-                mask = test if mask is None else pc.and_(mask, test)
-            part = rows.filter(mask).select(data_schema.names).cast(data_schema)
-            values = {column: _partition_text(value) for column, value in key.items()}
-            folder = "/".join(
-                f"{column}={'__HIVE_DEFAULT_PARTITION__' if text is None else text}" for column, text in values.items()
-            )
-            relative = (
-                f"{folder}/part-{uuid.uuid4()}.snappy.parquet" if folder else f"part-{uuid.uuid4()}.snappy.parquet"
-            )
-            filesystem.create_dir(f"{table_path}/{folder}" if folder else table_path, recursive=True)
-            pq.write_table(part, f"{table_path}/{relative}", filesystem=filesystem, compression="snappy")
-            size = filesystem.get_file_info(f"{table_path}/{relative}").size
-            out["path"].append(relative)
-            out["size"].append(size)
-            out["partition_values"].append(json.dumps(values))
-            out["stats"].append(file_stats(part))
-            out["num_records"].append(part.num_rows)
+        for table, pick in parts:
+            picked = pick(rows) if pick is not None else rows
+            if picked.num_rows:
+                _write_table_files(lake, table, picked, out)
         yield pa.RecordBatch.from_pydict(out, schema=arrow_schema(FILE_METADATA).remove_metadata())
 
     return write
+
+
+def file_writer(lake: Lake, table: str) -> Any:
+    """The ``mapInArrow`` function writing one task's rows of ``table`` as Parquet files."""
+    return files_writer(lake, ((table, None),))
 
 
 def write_files(lake: Lake, table: str, rows: DataFrame, *, cluster: bool = True) -> list[AddAction]:
@@ -227,6 +248,32 @@ def retry_on_conflict(table: DeltaTable, write: Callable[[DeltaTable], Any], att
             )
             table.update_incremental()
     raise AssertionError("unreachable")
+
+
+def append_tables(
+    lake: Lake, rows: DataFrame, parts: tuple[tuple[str, RowFilter | None], ...], app_id: str, batch_id: int
+) -> list[CommitResult]:
+    """Append to each table of ``parts`` its rows of ``rows``, in one pass on the executors, exactly once.
+
+    ``parts``: (table, the filter picking its rows from a task's Arrow rows, None = all). For
+    tables filled from the same rows (bronze and quarantine): one Spark job instead of one a
+    table. Every task writes its own rows (no shuffle); the commits follow in ``parts``' order,
+    each skipped when its table already holds ``(app_id, batch_id)``.
+    """
+    deltas = {table: lake.table(table) for table, _ in parts}
+    pending = tuple((table, pick) for table, pick in parts if not already_committed(deltas[table], app_id, batch_id))
+    metadata: list[dict[str, Any]] = []
+    if pending:
+        metadata = [row.asDict() for row in rows.mapInArrow(files_writer(lake, pending), FILE_METADATA).collect()]
+    written = {table for table, _ in pending}
+    return [
+        _commit_files(
+            table, deltas[table], _add_actions([m for m in metadata if m["table"] == table]), app_id, batch_id
+        )
+        if table in written
+        else CommitResult(table, committed=False)
+        for table, _ in parts
+    ]
 
 
 def append(

@@ -51,8 +51,8 @@ from pipelines.sinks.delta import (
     CommitResult,
     DeltaWriteError,
     already_committed,
-    append,
     append_arrow,
+    append_tables,
     commit_properties,
     retry_on_conflict,
 )
@@ -94,6 +94,11 @@ def silver_rows(wide: pa.Table) -> dict[str, pa.Table]:
         columns.update({column: pa.array([value] * rows.num_rows, pa.string()) for column, value in spec.constants})
         out[table] = conform_rows(columns, arrow_schema(spec.schema), rows.num_rows)
     return out
+
+
+def rejected_rows(records: pa.Table) -> pa.Table:
+    """Records (:func:`pipelines.transforms.silver.to_records` rows) with at least one reason: quarantine's rows."""
+    return records.filter(pc.greater(pc.list_value_length(records["reasons"]), 0))
 
 
 def without_event_ids(rows: pa.Table, event_ids: pa.Array) -> pa.Table:
@@ -255,15 +260,12 @@ class LakehouseWriter:
                         checked = validated.transform(with_expectation_failures(failures)).persist()
                         accepted = accepted.transform(without_failures(failures))
                         rows = without_failed(rows, failed)
-            # A batch's records share one or two ingestion dates: write where they are, no shuffle.
-            with report.step("bronze"):
-                bronze = silver.to_bronze(validated)
-                report.results.append(append(self.lake, BRONZE_TABLE, bronze, self.app_id, batch_id, cluster=False))
-            with report.step("quarantine"):
-                quarantine = silver.to_quarantine(checked)
-                report.results.append(
-                    append(self.lake, QUARANTINE_TABLE, quarantine, self.app_id, batch_id, cluster=False)
-                )
+            # Both keep the raw payloads, so the executors write them, in one pass; a batch's records
+            # share one or two ingestion dates: each task writes its own rows, no shuffle.
+            with report.step("bronze and quarantine"):
+                parts = ((BRONZE_TABLE, None), (QUARANTINE_TABLE, rejected_rows))
+                records = silver.to_records(checked)
+                report.results.extend(append_tables(self.lake, records, parts, self.app_id, batch_id))
                 if quality_results is not None:
                     report.results.append(self._record_quality(quality_results, batch_id))
             with report.step("silver events"):

@@ -68,6 +68,15 @@ def to_bronze(validated: DataFrame) -> DataFrame:
     return validated.transform(conform(BRONZE))
 
 
+def to_records(validated: DataFrame) -> DataFrame:
+    """Every record with its reasons, in quarantine's columns (bronze's and ``reasons``).
+
+    The stream writes bronze (all of them) and quarantine (those with a reason) from these rows
+    in one pass.
+    """
+    return validated.transform(conform(QUARANTINE))
+
+
 def to_quarantine(validated: DataFrame) -> DataFrame:
     """Records with at least one reason -> quarantine rows."""
     return validated.where(F.size("reasons") > 0).transform(conform(QUARANTINE))
