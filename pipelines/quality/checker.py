@@ -104,11 +104,6 @@ def _exception_message(info: Any) -> str | None:
     return None
 
 
-def _quarantines(expectation: Expectation, meta: dict[str, Any] | None) -> bool:
-    """Whether rows failing ``expectation`` go to quarantine: row-level, and not ``meta.quarantine: false``."""
-    return expectation.row_level and (meta or {}).get("quarantine", True) is not False
-
-
 def _count(result: dict[str, Any], name: str) -> int | None:
     value = result.get(name)
     return None if value is None else int(value)
@@ -128,14 +123,6 @@ class QualityChecker:
             asset = source.add_dataframe_asset(table.replace("/", "_"))
             self._batches[table] = asset.add_batch_definition_whole_dataframe("rows")
             self._gx_suites[table] = self._context.suites.add(suite.gx_suite)
-        # Each expectation's meta by name (quarantine: false), as GX reports it back.
-        self._meta = {
-            table: {
-                expectation_name(c.type, dict(c.kwargs), c.meta): c.meta
-                for c in (e.configuration for e in suite.gx_suite.expectations)
-            }
-            for table, suite in self.suites.items()
-        }
 
     @classmethod
     def from_folder(cls, folder: str, endpoint: AwsEndpoint | None = None) -> QualityChecker:
@@ -162,10 +149,7 @@ class QualityChecker:
         """
         frame = rows.select(self.columns(table)).to_pandas()
         counted = self.check_frame(table, frame, complete=False)
-        if not any(
-            outcome.unexpected_count and _quarantines(outcome.expectation, self._meta[table][outcome.expectation.name])
-            for outcome in counted.outcomes
-        ):
+        if not any(outcome.unexpected_count and outcome.expectation.quarantines_rows for outcome in counted.outcomes):
             return counted
         return self.check_frame(table, frame, complete=True)
 
@@ -203,7 +187,7 @@ class QualityChecker:
                     observed_value=_json_text(details.get("observed_value")),
                 )
             )
-            if _quarantines(expectation, config.meta):
+            if expectation.quarantines_rows:
                 for index in details.get("unexpected_index_list") or ():
                     key = index.get(KEY) if isinstance(index, dict) else None
                     if key is not None:

@@ -65,6 +65,13 @@ class Expectation:
     row_level: bool
     # Columns a row_condition reads: loaded for the check, not judged.
     condition_columns: tuple[str, ...] = ()
+    # ``meta.quarantine: false`` reports failures without moving rows to quarantine.
+    quarantine: bool = True
+
+    @property
+    def quarantines_rows(self) -> bool:
+        """Whether rows failing it go to quarantine: row-level, and not ``meta.quarantine: false``."""
+        return self.row_level and self.quarantine
 
 
 @dataclass(frozen=True)
@@ -174,7 +181,8 @@ def parse_suite(table: str, text: str, source: str) -> Suite:
         if any(e.name == name for e in named):
             raise SuiteError(f"{source}: two expectations are named {name!r}; give one a distinct meta.name")
         row_level = isinstance(configured, ColumnMapExpectation | ColumnPairMapExpectation | MulticolumnMapExpectation)
-        named.append(Expectation(name, config.type, columns, row_level, conditions))
+        quarantine = (config.meta or {}).get("quarantine", True) is not False
+        named.append(Expectation(name, config.type, columns, row_level, conditions, quarantine))
     return Suite(table, source, gx_suite, tuple(named))
 
 
