@@ -20,8 +20,7 @@ import time
 from pathlib import Path
 
 from pipelines.bench.stream import StreamCase, run_drain
-from pipelines.local_services import KafkaBroker, local_aws
-from pipelines.session import get_spark
+from pipelines.bench.suite import bench_session
 from pipelines.settings import load_settings
 
 
@@ -38,18 +37,11 @@ def main() -> None:
     # The writer's per-batch line: rows per table and seconds per step.
     logging.getLogger("pipelines.sinks.lakehouse").setLevel(logging.INFO)
     base = load_settings(None, args.set)
-    with local_aws(), KafkaBroker() as broker:
-        settings = base.with_overrides([f"source.kafka_bootstrap={broker.bootstrap}"])
-        started = time.perf_counter()
-        spark = get_spark("orders-pipeline-bench", settings.spark)
-        spark.range(1).count()
-        print(f"Spark start-up: {time.perf_counter() - started:.1f} s (not in the figures)", flush=True)
+    with bench_session(base) as (spark, settings, startup_seconds):
+        print(f"Spark start-up: {startup_seconds:.1f} s (not in the figures)", flush=True)
         case = StreamCase(args.source, args.events, args.notifications, args.partitions, args.cap)
         folder = Path(tempfile.mkdtemp(prefix="orders-pipeline-drain-"))
-        try:
-            result = run_drain(spark, settings, case, folder, time.strftime("%H%M%S"))
-        finally:
-            spark.stop()
+        result = run_drain(spark, settings, case, folder, time.strftime("%H%M%S"))
     print(json.dumps(result, indent=1, default=str))
 
 

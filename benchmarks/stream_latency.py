@@ -5,7 +5,7 @@ A producer thread offers ``--rate`` events/s to the local Kafka broker (or Kines
 JSON (p50/p95/p99 from ingestion to silver, and to SNS with ``--notifications``, of the events
 offered after the warm-up; Spark's phases per trigger) and the writer's per-batch step times.
 
-    python benchmarks/stream_latency.py                                   # 2,000 events/s for 60 s, notifications off
+    python benchmarks/stream_latency.py                                   # 2,000 events/s, 30 s warm-up, 60 s measured
     python benchmarks/stream_latency.py --notifications                   # with notifications on moto
     python benchmarks/stream_latency.py --trigger "processing-time=0 seconds" --seconds 30
 """
@@ -20,19 +20,22 @@ import time
 from pathlib import Path
 
 from pipelines.bench.stream import run_latency
-from pipelines.local_services import KafkaBroker, local_aws
-from pipelines.session import get_spark
+from pipelines.bench.suite import FULL, bench_session
 from pipelines.settings import load_settings
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rate", type=float, default=2000.0, help="events offered per second")
-    parser.add_argument("--seconds", type=float, default=60.0, help="how long the load is offered")
+    # The defaults are the full suite's (`orders-pipeline bench --only latency`).
+    parser.add_argument("--rate", type=float, default=FULL.latency_rate, help="events offered per second")
+    parser.add_argument("--seconds", type=float, default=FULL.latency_seconds, help="how long the load is measured")
     parser.add_argument("--source", choices=("kafka", "kinesis"), default="kafka")
-    parser.add_argument("--trigger", default="processing-time=1 second")
+    parser.add_argument("--trigger", default=FULL.latency_trigger)
     parser.add_argument(
-        "--warmup", type=float, default=20.0, help="seconds of load offered first and not measured (the job's warm-up)"
+        "--warmup",
+        type=float,
+        default=FULL.latency_warmup,
+        help="seconds of load offered first and not measured (the job's warm-up)",
     )
     parser.add_argument("--notifications", action="store_true", help="publish notifications (moto's SNS)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a setting")
@@ -40,28 +43,21 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("pipelines.sinks.lakehouse").setLevel(logging.INFO)
     base = load_settings(None, args.set)
-    with local_aws(), KafkaBroker() as broker:
-        settings = base.with_overrides([f"source.kafka_bootstrap={broker.bootstrap}"])
-        started = time.perf_counter()
-        spark = get_spark("orders-pipeline-bench", settings.spark)
-        spark.range(1).count()
-        print(f"Spark start-up: {time.perf_counter() - started:.1f} s (not in the figures)", flush=True)
+    with bench_session(base) as (spark, settings, startup_seconds):
+        print(f"Spark start-up: {startup_seconds:.1f} s (not in the figures)", flush=True)
         folder = Path(tempfile.mkdtemp(prefix="orders-pipeline-latency-"))
-        try:
-            result = run_latency(
-                spark,
-                settings,
-                source=args.source,
-                rate=args.rate,
-                seconds=args.seconds,
-                trigger=args.trigger,
-                workdir=folder,
-                tag=time.strftime("%H%M%S"),
-                notifications=args.notifications,
-                warmup=args.warmup,
-            )
-        finally:
-            spark.stop()
+        result = run_latency(
+            spark,
+            settings,
+            source=args.source,
+            rate=args.rate,
+            seconds=args.seconds,
+            trigger=args.trigger,
+            workdir=folder,
+            tag=time.strftime("%H%M%S"),
+            notifications=args.notifications,
+            warmup=args.warmup,
+        )
     print(json.dumps(result, indent=1, default=str))
 
 

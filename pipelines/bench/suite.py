@@ -20,10 +20,13 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pipelines.bench.machine import Stopwatch, load_average, machine_info
 from pipelines.settings import Settings
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
 
 BENCHMARKS = ("stream", "latency", "sentiment", "kpis", "cost")
 
@@ -80,11 +83,26 @@ def parse_only(only: str | None) -> list[str]:
 
 
 @contextlib.contextmanager
-def _services() -> Iterator[str]:
+def bench_session(base: Settings) -> Iterator[tuple[SparkSession, Settings, float]]:
+    """The local services and one Spark session, started apart from every figure; stopped at the end.
+
+    Yields the session, ``base`` pointed at the local broker, and the seconds Spark took to
+    start (session and a first job).
+    """
     from pipelines.local_services import KafkaBroker, local_aws
+    from pipelines.session import get_spark
 
     with local_aws(), KafkaBroker() as broker:
-        yield broker.bootstrap
+        settings = base.with_overrides([f"source.kafka_bootstrap={broker.bootstrap}"])
+        with Stopwatch() as startup:
+            # A loaded machine starts Python workers slowly: give them longer than 15 s to connect back.
+            patient = {"spark.python.authenticate.socketTimeout": "120s", **settings.spark.conf}
+            spark = get_spark("orders-pipeline-bench", settings.spark.model_copy(update={"conf": patient}))
+            spark.range(1).count()
+        try:
+            yield spark, settings, startup.seconds
+        finally:
+            spark.stop()
 
 
 def _stream_cases(sizes: Sizes) -> list[Any]:
@@ -235,7 +253,6 @@ def run_suite(
     from pipelines.bench.kpis import run_kpis
     from pipelines.bench.sentiment import run_sentiment
     from pipelines.bench.stream import run_drain, run_latency
-    from pipelines.session import get_spark
 
     sizes = QUICK if quick else FULL
     if events is not None:
@@ -256,50 +273,41 @@ def run_suite(
     print(f"orders-pipeline bench{' --quick' if quick else ''}: {', '.join(only)}; work folder {folder}")
     print(f"machine: {record['machine']}; load average {record['load_start']}", flush=True)
     run_tag = started_at.strftime("%H%M%S")
-    with _services() as bootstrap:
-        settings = base.with_overrides([f"source.kafka_bootstrap={bootstrap}"])
-        with Stopwatch() as startup:
-            # A loaded machine starts Python workers slowly: give them longer than 15 s to connect back.
-            patient = {"spark.python.authenticate.socketTimeout": "120s", **settings.spark.conf}
-            spark = get_spark("orders-pipeline-bench", settings.spark.model_copy(update={"conf": patient}))
-            spark.range(1).count()
-        record["spark_startup_seconds"] = round(startup.seconds, 2)
-        print(f"Spark start-up: {startup.seconds:.1f} s", flush=True)
-        try:
-            if "stream" in only or "cost" in only:
-                record["stream"] = []
-                for number, case in enumerate(_stream_cases(sizes)):
-                    tag = f"{run_tag}-{number}"
-                    drain = functools.partial(run_drain, spark, settings, case, folder / f"drain-{tag}", tag)
-                    record["stream"].append(_timed(f"stream drain: {case.name}, {case.events:,} events", drain))
-            if "latency" in only:
-                record["latency"] = _timed(
-                    f"latency at {sizes.latency_rate:,.0f} events/s",
-                    lambda: run_latency(
-                        spark,
-                        settings,
-                        source="kafka",
-                        rate=sizes.latency_rate,
-                        seconds=sizes.latency_seconds,
-                        trigger=sizes.latency_trigger,
-                        workdir=folder / "latency",
-                        tag=f"{run_tag}-latency",
-                        warmup=sizes.latency_warmup,
-                    ),
-                )
-            if "sentiment" in only:
-                cores = _local_cores(spark.sparkContext.master)
-                record["sentiment"] = _timed(
-                    "sentiment: pandas UDF vs row UDF vs plain VADER",
-                    lambda: run_sentiment(spark, sizes.sentiment_rows, cores, sizes.sentiment_repeat),
-                )
-            if "kpis" in only:
-                record["kpis"] = _timed(
-                    f"batch kpis vs DuckDB over {sizes.kpi_events:,} events",
-                    lambda: run_kpis(spark, settings, sizes.kpi_events, folder / "kpis"),
-                )
-        finally:
-            spark.stop()
+    with bench_session(base) as (spark, settings, startup_seconds):
+        record["spark_startup_seconds"] = round(startup_seconds, 2)
+        print(f"Spark start-up: {startup_seconds:.1f} s", flush=True)
+        if "stream" in only or "cost" in only:
+            record["stream"] = []
+            for number, case in enumerate(_stream_cases(sizes)):
+                tag = f"{run_tag}-{number}"
+                drain = functools.partial(run_drain, spark, settings, case, folder / f"drain-{tag}", tag)
+                record["stream"].append(_timed(f"stream drain: {case.name}, {case.events:,} events", drain))
+        if "latency" in only:
+            record["latency"] = _timed(
+                f"latency at {sizes.latency_rate:,.0f} events/s",
+                lambda: run_latency(
+                    spark,
+                    settings,
+                    source="kafka",
+                    rate=sizes.latency_rate,
+                    seconds=sizes.latency_seconds,
+                    trigger=sizes.latency_trigger,
+                    workdir=folder / "latency",
+                    tag=f"{run_tag}-latency",
+                    warmup=sizes.latency_warmup,
+                ),
+            )
+        if "sentiment" in only:
+            cores = _local_cores(spark.sparkContext.master)
+            record["sentiment"] = _timed(
+                "sentiment: pandas UDF vs row UDF vs plain VADER",
+                lambda: run_sentiment(spark, sizes.sentiment_rows, cores, sizes.sentiment_repeat),
+            )
+        if "kpis" in only:
+            record["kpis"] = _timed(
+                f"batch kpis vs DuckDB over {sizes.kpi_events:,} events",
+                lambda: run_kpis(spark, settings, sizes.kpi_events, folder / "kpis"),
+            )
     drained = [r for r in record.get("stream", []) if "error" not in r]
     if "cost" in only and drained:
         measured = [r for r in drained if r["notifications"]] or drained

@@ -16,7 +16,6 @@ from pyspark.sql import functions as F  # noqa: N812 - the usual PySpark alias
 from pyspark.sql.types import StructType
 
 from pipelines.schemas import (
-    BRONZE,
     CHARGEBACKS_TABLE,
     ORDER_ITEM,
     ORDER_UPDATES_TABLE,
@@ -63,11 +62,6 @@ def with_batch_id(batch_id: int) -> Callable[[DataFrame], DataFrame]:
     return transform
 
 
-def to_bronze(validated: DataFrame) -> DataFrame:
-    """Every record as received (``validate`` output with ``batch_id``) -> bronze rows."""
-    return validated.transform(conform(BRONZE))
-
-
 def to_records(validated: DataFrame) -> DataFrame:
     """Every record with its reasons, in quarantine's columns (bronze's and ``reasons``).
 
@@ -79,7 +73,7 @@ def to_records(validated: DataFrame) -> DataFrame:
 
 def to_quarantine(validated: DataFrame) -> DataFrame:
     """Records with at least one reason -> quarantine rows."""
-    return validated.where(F.size("reasons") > 0).transform(conform(QUARANTINE))
+    return to_records(validated.where(F.size("reasons") > 0))
 
 
 def _no_sentiment(df: DataFrame) -> DataFrame:
