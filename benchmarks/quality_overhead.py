@@ -1,11 +1,12 @@
-"""What the data-quality check costs: GX on pandas vs GX on Spark, and per micro-batch in the lake writer.
+"""What the data-quality check costs: Arrow vs GX on pandas vs GX on Spark, and per micro-batch in the writer.
 
     python benchmarks/quality_overhead.py engines --rows 10 10000 50000
+    python benchmarks/quality_overhead.py engines --rows 5000 50000 --no-spark
     python benchmarks/quality_overhead.py writer --events 20000
 
-``engines`` validates silver/payments rows (the default suite, 18 expectations) with GX's pandas
-engine (Arrow -> pandas on the driver, as the pipeline does) and with GX's Spark engine on a
-cached DataFrame; ``writer`` times one micro-batch of simulated events through
+``engines`` validates silver/payments rows (the default suite, 19 expectations) with the Arrow
+engine (``quality.engine=auto``, the default), with GX's pandas engine (Arrow -> pandas on the
+driver, ``quality.engine=gx``) and with GX's Spark engine on a cached DataFrame; ``writer`` times one micro-batch of simulated events through
 ``LakehouseWriter`` without and with the default suites. Prints JSON lines; wall and CPU seconds.
 """
 
@@ -69,12 +70,13 @@ def _timed(run: Callable[[], Any], repeat: int) -> dict[str, float]:
     return {"wall_median": round(statistics.median(walls), 3), "cpu_median": round(statistics.median(cpus), 3)}
 
 
-def engines(sizes: list[int], repeat: int) -> None:
+def engines(sizes: list[int], repeat: int, with_spark: bool = True) -> None:
     spark = get_spark("quality-benchmark", SparkSettings(master="local[2]", shuffle_partitions=2))
     started = time.perf_counter()
     import great_expectations as gx
 
-    checker = QualityChecker.from_folder(SUITES)
+    checker = QualityChecker.from_folder(SUITES, engine="gx")
+    arrow = QualityChecker.from_folder(SUITES)
     print(
         json.dumps(
             {"what": "build checker (import GX, parse 5 suites)", "seconds": round(time.perf_counter() - started, 2)}
@@ -89,8 +91,12 @@ def engines(sizes: list[int], repeat: int) -> None:
     )
     for size in sizes:
         rows = payments(size)
+        arrow_cost = _timed(lambda rows=rows: arrow.check(PAYMENTS_TABLE, rows), repeat)
+        print(json.dumps({"engine": arrow.engine(PAYMENTS_TABLE), "rows": size, **arrow_cost}))
         pandas_cost = _timed(lambda rows=rows: checker.check(PAYMENTS_TABLE, rows), repeat)
         print(json.dumps({"engine": "pandas", "rows": size, **pandas_cost}))
+        if not with_spark:
+            continue
         frame = spark.createDataFrame(rows).cache()
         frame.count()
 
@@ -144,12 +150,13 @@ def main() -> None:
     engines_parser = sub.add_parser("engines")
     engines_parser.add_argument("--rows", type=int, nargs="+", default=[10, 10_000, 50_000])
     engines_parser.add_argument("--repeat", type=int, default=3)
+    engines_parser.add_argument("--no-spark", action="store_true", help="skip GX's Spark engine (tens of seconds a size)")
     writer_parser = sub.add_parser("writer")
     writer_parser.add_argument("--events", type=int, default=20_000)
     writer_parser.add_argument("--repeat", type=int, default=2)
     args = parser.parse_args()
     if args.what == "engines":
-        engines(args.rows, args.repeat)
+        engines(args.rows, args.repeat, with_spark=not args.no_spark)
     else:
         writer(args.events, args.repeat)
 

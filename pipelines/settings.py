@@ -226,6 +226,9 @@ class QualitySettings(_Section):
     suites: str = Field("conf/expectations", description="folder of the suites, one <table>.json per silver table")
     on_stream: bool = Field(True, description="check each micro-batch; failing rows go to quarantine")
     on_batch: bool = Field(True, description="`batch quality` and the batch jobs check the silver snapshots")
+    engine: Literal["auto", "gx"] = Field(
+        "auto", description="auto: suites of the common expectation types run on Arrow, the others on GX; gx: all on GX"
+    )
     sample_rows: int = Field(20, ge=0, le=10_000, description="failing event_ids a batch check lists per expectation")
 
 

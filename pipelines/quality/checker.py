@@ -6,6 +6,10 @@ driver and validates it. Pandas was chosen by measurement over GX's Spark engine
 or more Spark jobs per expectation (docs/quality.md has the figures). Row-level expectations
 (column, column-pair and multicolumn map expectations) report the ``event_id`` of every row they
 reject; table-level ones (row counts, means, ...) only give a result for the table.
+
+With the ``auto`` engine (the default), a suite whose every expectation
+:mod:`pipelines.quality.arrow_engine` evaluates is checked there instead, on the Arrow rows,
+with the same results in a tenth to an eightieth of the time.
 """
 
 from __future__ import annotations
@@ -109,12 +113,31 @@ def _count(result: dict[str, Any], name: str) -> int | None:
     return None if value is None else int(value)
 
 
-class QualityChecker:
-    """The suites of a job with their GX context: built once, then :meth:`check` per table and batch."""
+ENGINES = ("auto", "gx")
 
-    def __init__(self, suites: dict[str, Suite]) -> None:
+
+class QualityChecker:
+    """The suites of a job with their GX context: built once, then :meth:`check` per table and batch.
+
+    ``engine``: ``auto`` checks a suite on Arrow when every expectation in it is one the Arrow
+    engine evaluates, else with GX; ``gx`` always uses GX.
+    """
+
+    def __init__(self, suites: dict[str, Suite], engine: str = "auto") -> None:
+        from pipelines.lake import arrow_schema
+        from pipelines.quality.arrow_engine import ArrowSuite, compile_suite
+        from pipelines.schemas import TABLES
+
+        if engine not in ENGINES:
+            raise ValueError(f"quality engine {engine!r}: expected one of {', '.join(ENGINES)}")
         logging.getLogger("great_expectations").setLevel(logging.WARNING)
         self.suites = dict(suites)
+        self._arrow: dict[str, ArrowSuite] = {}
+        if engine == "auto":
+            for table, suite in self.suites.items():
+                compiled = compile_suite(suite, arrow_schema(TABLES[table]))
+                if compiled is not None:
+                    self._arrow[table] = compiled
         self._context = _gx_context()
         source = self._context.data_sources.add_pandas("orders_pipeline")
         self._batches: dict[str, Any] = {}
@@ -125,12 +148,16 @@ class QualityChecker:
             self._gx_suites[table] = self._context.suites.add(suite.gx_suite)
 
     @classmethod
-    def from_folder(cls, folder: str, endpoint: AwsEndpoint | None = None) -> QualityChecker:
-        return cls(load_suites(folder, endpoint))
+    def from_folder(cls, folder: str, endpoint: AwsEndpoint | None = None, engine: str = "auto") -> QualityChecker:
+        return cls(load_suites(folder, endpoint), engine)
 
     @classmethod
     def from_settings(cls, settings: QualitySettings, endpoint: AwsEndpoint | None = None) -> QualityChecker:
-        return cls.from_folder(settings.suites, endpoint)
+        return cls.from_folder(settings.suites, endpoint, settings.engine)
+
+    def engine(self, table: str) -> str:
+        """What checks ``table``'s suite: ``arrow`` or ``gx``."""
+        return "arrow" if table in self._arrow else "gx"
 
     @property
     def tables(self) -> tuple[str, ...]:
@@ -145,8 +172,12 @@ class QualityChecker:
 
         An expectation with ``meta.quarantine: false`` is reported but rejects no row. GX runs
         with its counts only (``BASIC``, half the time of ``COMPLETE``); only when a quarantining
-        expectation has unexpected rows does it run again listing their event_ids.
+        expectation has unexpected rows does it run again listing their event_ids. A suite the
+        Arrow engine took skips GX altogether.
         """
+        compiled = self._arrow.get(table)
+        if compiled is not None:
+            return compiled.check(rows.select(self.columns(table)))
         frame = rows.select(self.columns(table)).to_pandas()
         counted = self.check_frame(table, frame, complete=False)
         if not any(outcome.unexpected_count and outcome.expectation.quarantines_rows for outcome in counted.outcomes):

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -67,6 +68,8 @@ class Expectation:
     condition_columns: tuple[str, ...] = ()
     # ``meta.quarantine: false`` reports failures without moving rows to quarantine.
     quarantine: bool = True
+    # The keyword arguments as written in the file (GX's parsed ones turn conditions into objects).
+    kwargs: Mapping[str, Any] = field(default_factory=dict, compare=False)
 
     @property
     def quarantines_rows(self) -> bool:
@@ -169,7 +172,8 @@ def parse_suite(table: str, text: str, source: str) -> Suite:
         config = configured.configuration
         kwargs = dict(config.kwargs)
         columns = _columns(kwargs)
-        raw_condition = (data["expectations"][position].get("kwargs") or {}).get("row_condition")
+        written = dict(data["expectations"][position].get("kwargs") or {})
+        raw_condition = written.get("row_condition")
         conditions = _condition_columns(raw_condition, known)
         missing = [c for c in (*columns, *conditions) if c not in known]
         name = expectation_name(config.type, kwargs, config.meta)
@@ -182,7 +186,7 @@ def parse_suite(table: str, text: str, source: str) -> Suite:
             raise SuiteError(f"{source}: two expectations are named {name!r}; give one a distinct meta.name")
         row_level = isinstance(configured, ColumnMapExpectation | ColumnPairMapExpectation | MulticolumnMapExpectation)
         quarantine = (config.meta or {}).get("quarantine", True) is not False
-        named.append(Expectation(name, config.type, columns, row_level, conditions, quarantine))
+        named.append(Expectation(name, config.type, columns, row_level, conditions, quarantine, written))
     return Suite(table, source, gx_suite, tuple(named))
 
 

@@ -1,4 +1,8 @@
-"""GX on a table's rows: row-level failures by event_id, table-level results in outcomes only."""
+"""Checking a table's rows: row-level failures by event_id, table-level results in outcomes only.
+
+The suites here are of types the Arrow engine evaluates, except where GX itself is the subject;
+tests/quality/test_arrow_engine.py holds the two engines to the same results.
+"""
 
 from __future__ import annotations
 
@@ -34,10 +38,10 @@ def _payments(*rows: tuple[str, float, str, str | None]) -> pa.Table:
     )
 
 
-def _checker(folder: Path, *expectations: dict[str, object]) -> QualityChecker:
+def _checker(folder: Path, *expectations: dict[str, object], engine: str = "auto") -> QualityChecker:
     suite = {"name": "silver_payments", "expectations": list(expectations)}
     (folder / "silver_payments.json").write_text(json.dumps(suite), encoding="utf-8")
-    return QualityChecker.from_folder(str(folder))
+    return QualityChecker.from_folder(str(folder), engine=engine)
 
 
 AT_MOST_500 = {"type": "expect_column_values_to_be_between", "kwargs": {"column": "amount", "max_value": 500}}
@@ -131,7 +135,7 @@ def test_the_counts_only_check_reports_what_the_complete_check_reports(
     }
     reported_only = only_known | {"meta": {"quarantine": False}}
     rows_between = {"type": "expect_table_row_count_to_be_between", "kwargs": {"min_value": 1, "max_value": 2}}
-    checker = _checker(tmp_path, AT_MOST_500, reported_only, rows_between)
+    checker = _checker(tmp_path, AT_MOST_500, reported_only, rows_between, engine="gx")
     table = _payments(*rows)
 
     fast = checker.check("silver/payments", table)
