@@ -33,6 +33,7 @@ from pyspark.sql.types import LongType, StringType, StructField, StructType
 
 from pipelines.lake import Lake, arrow_schema
 from pipelines.schemas import PARTITIONS, TABLES
+from pipelines.workers import freeze_setup
 
 log = logging.getLogger(__name__)
 
@@ -181,6 +182,7 @@ def files_writer(lake: Lake, parts: tuple[tuple[str, RowFilter | None], ...]) ->
             picked = pick(rows) if pick is not None else rows
             if picked.num_rows:
                 _write_table_files(lake, table, picked, out)
+        freeze_setup("delta-files")
         yield pa.RecordBatch.from_pydict(out, schema=arrow_schema(FILE_METADATA).remove_metadata())
 
     return write

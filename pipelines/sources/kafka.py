@@ -296,6 +296,9 @@ def read_range(options: KafkaReadOptions, part: KafkaPartitionRange) -> Iterator
     """
     from confluent_kafka import Consumer, KafkaError, TopicPartition
 
+    from pipelines.workers import freeze_setup
+
+    freeze_setup("kafka-source")
     if part.end <= part.start:
         return
     consumer = Consumer(

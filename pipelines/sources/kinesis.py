@@ -37,6 +37,7 @@ from pyspark.sql.datasource import DataSource, DataSourceStreamReader, InputPart
 from pyspark.sql.types import BinaryType, StringType, StructField, StructType, TimestampType
 
 from pipelines.aws.clients import AwsEndpoint, client
+from pipelines.workers import freeze_setup
 
 # Spark 4.2+ has admission control and a native available-now trigger for Python sources.
 _streaming_api: Any
@@ -608,6 +609,7 @@ def read_partition(partition: InputPartition) -> Iterator[Any]:
     """Emit a shard's slice: records the driver shipped, or a re-read of exactly the planned range."""
     if not isinstance(partition, KinesisShardPartition):
         raise TypeError(f"not a Kinesis partition: {partition!r}")
+    freeze_setup("kinesis-source")
     if partition.records is not None:
         yield from _arrow_batches(partition.records)
         return

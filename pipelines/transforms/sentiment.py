@@ -17,6 +17,7 @@ from pyspark.sql import functions as F  # noqa: N812 - the usual PySpark alias
 from pyspark.sql.types import DoubleType, StringType, StructField, StructType
 
 from pipelines.sentiment import SentimentScorer, SentimentScoringError, VaderScorer, label_for
+from pipelines.workers import freeze_setup
 
 SENTIMENT_STRUCT = StructType([StructField("score", DoubleType()), StructField("label", StringType())])
 _TMP_COL = "__sentiment"
@@ -41,7 +42,10 @@ def sentiment_column(text: Column | str, scorer: SentimentScorer | None = None) 
     chosen = scorer if scorer is not None else VaderScorer()
 
     def score(texts: pd.Series) -> pd.DataFrame:
-        return score_batch(texts, chosen)
+        scored = score_batch(texts, chosen)
+        # The first batch loaded the scorer's lexicon: keep it out of the per-task collections.
+        freeze_setup("sentiment")
+        return scored
 
     return F.pandas_udf(score, SENTIMENT_STRUCT)(text)  # type: ignore[call-overload]
 
