@@ -116,6 +116,14 @@ def get_spark(app_name: str, settings: SparkSettings | None = None) -> SparkSess
     spark = builder.getOrCreate()
     if not launched_by_spark_submit() and settings.master:
         spark.sparkContext.setLogLevel("WARN")
+        # Every micro-batch the stream persists logs a multi-kilobyte WARN from LogicalRDD: the
+        # source's columns get new ids when Spark optimises the plan, which changes nothing here.
+        jvm = spark.sparkContext._jvm
+        if jvm is not None:
+            level = jvm.org.apache.logging.log4j.Level.ERROR
+            jvm.org.apache.logging.log4j.core.config.Configurator.setLevel(
+                "org.apache.spark.sql.execution.LogicalRDD", level
+            )
     register_data_sources(spark)
     return spark
 
