@@ -26,7 +26,6 @@ from botocore.exceptions import BotoCoreError, ClientError
 from deltalake import write_deltalake
 from deltalake.exceptions import DeltaError
 from pyspark.sql import DataFrame
-from pyspark.sql import functions as F  # noqa: N812 - the usual PySpark alias
 
 from pipelines.aws.clients import AwsEndpoint, client
 from pipelines.lake import Lake, arrow_schema
@@ -145,7 +144,7 @@ class CloudWatchPublisher:
 
 
 class _MeasuredAfterCommit:
-    """The writer's ``after_commit`` plus a look at the batch's times (one small job on a persisted frame)."""
+    """The writer's ``after_commit``, timed: when the batch's notifications went out and how many."""
 
     def __init__(self, inner: Callable[[DataFrame, int], Any] | None, monitor: StreamMonitor) -> None:
         self.inner = inner
@@ -153,9 +152,6 @@ class _MeasuredAfterCommit:
 
     def __call__(self, accepted: DataFrame, batch_id: int) -> None:
         figures = self.monitor.pending.setdefault(batch_id, _AfterCommitFigures())
-        newest = accepted.agg(F.max("event_time").alias("e"), F.max("ingested_at").alias("i")).first()
-        if newest is not None:
-            figures.max_event_time, figures.max_ingested_at = newest["e"], newest["i"]
         if self.inner is None:
             return
         # LakeNotifications.notify returns what it delivered; other hooks are just called.
@@ -224,6 +220,10 @@ class StreamMonitor:
                 raise
             finished = self.clock()
             report = writer.reports[-1] if writer.reports and writer.reports[-1].batch_id == batch_id else None
+            if report is not None:
+                # The writer took them from the rows it collected anyway.
+                figures = self.pending.setdefault(batch_id, _AfterCommitFigures())
+                figures.max_event_time, figures.max_ingested_at = report.newest_event_time, report.newest_ingested_at
             rows = {result.table: result.rows for result in report.results} if report else {}
             self.record(batch_id, started, finished, rows.get(BRONZE_TABLE, 0), rows.get(QUARANTINE_TABLE, 0))
 

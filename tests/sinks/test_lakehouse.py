@@ -92,6 +92,23 @@ def test_two_batches_of_traps_give_exactly_the_silver_tables_the_contract_implie
     assert _versions(lake) == before
 
 
+def test_a_due_batch_compacts_in_the_background_and_changes_no_row(spark: SparkSession, tmp_path: Path) -> None:
+    traps = build_traps()
+    lake = Lake(str(tmp_path))
+    lake.ensure_tables()
+    writer = LakehouseWriter(lake, "orders-stream", compact_every=2)  # batch 1 is due
+
+    for batch_id, run in enumerate(traps.runs):
+        writer(_batch(spark, run, f"shard-{batch_id}"), batch_id)
+    writer.wait_for_compaction()
+
+    assert actual_tables(lake) == expected_tables(traps.records)
+    assert lake.read_arrow(BRONZE_TABLE).num_rows == len(traps.records)
+    # The two batches' bronze files of the one ingestion date are one file now.
+    assert len(lake.table(BRONZE_TABLE).file_uris()) == 1
+    assert "compaction" in writer.reports[-1].seconds
+
+
 def test_a_crash_between_commits_neither_loses_nor_duplicates_rows(spark: SparkSession, tmp_path: Path) -> None:
     traps = build_traps()
     lake = Lake(str(tmp_path))
@@ -156,8 +173,7 @@ def test_the_orders_merge_reads_only_the_partitions_an_update_can_touch(spark: S
 
     writer(_batch(spark, [record], "shard-0"), 0)
 
-    result = writer.reports[0].results[-1]
-    assert result.table == ORDERS_TABLE
+    result = next(r for r in writer.reports[0].results if r.table == ORDERS_TABLE)
     assert result.metrics["num_target_rows_updated"] == 1
     assert result.metrics["num_target_files_scanned"] <= 4  # 2026-10-17 .. 2026-10-20
     assert result.metrics["num_target_files_skipped_during_scan"] >= 16
