@@ -197,13 +197,16 @@ class Lake:
         """
         return self.table(table, version).to_pyarrow_table(filters=partitions, columns=columns)
 
-    def query_arrow(self, table: str, columns: list[str], partitions: PartitionFilter) -> pa.Table:
+    def query_arrow(
+        self, table: str, columns: list[str], partitions: PartitionFilter, *, delta: DeltaTable | None = None
+    ) -> pa.Table:
         """:meth:`read_arrow`'s rows of the latest snapshot, read by delta-rs's own (DataFusion) engine.
 
         On a table of many small files it is 3-4 times faster (pyarrow's dataset builds a Python
         fragment per file): 30 ms instead of 100 ms for the event_ids of 30 partitions and 70
         files. The stream's per-batch reads use it. ``partitions``: filters on partition columns
-        with ``=``, ``!=``, ``<``, ``<=``, ``>``, ``>=``, ``in``, ``not in``.
+        with ``=``, ``!=``, ``<``, ``<=``, ``>``, ``>=``, ``in``, ``not in``. ``delta``: the table
+        already opened at the wanted snapshot (each opening reads the log).
         """
         from deltalake import QueryBuilder
 
@@ -213,7 +216,8 @@ class Lake:
             raise LakeError(f"{table} has no column(s) {', '.join(missing)}")
         where = " AND ".join(_sql_condition(column, op, value) for column, op, value in partitions) or "TRUE"
         names = ", ".join(f'"{name}"' for name in columns)
-        result = QueryBuilder().register("t", self.table(table)).execute(f"SELECT {names} FROM t WHERE {where}")
+        handle = delta if delta is not None else self.table(table)
+        result = QueryBuilder().register("t", handle).execute(f"SELECT {names} FROM t WHERE {where}")
         # DataFusion hands strings over as views: cast back to the table's own types.
         return pa.table(result.read_all()).cast(pa.schema([schema.field(name) for name in columns]))
 

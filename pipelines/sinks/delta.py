@@ -17,7 +17,7 @@ import logging
 import math
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -253,16 +253,23 @@ def retry_on_conflict(table: DeltaTable, write: Callable[[DeltaTable], Any], att
 
 
 def append_tables(
-    lake: Lake, rows: DataFrame, parts: tuple[tuple[str, RowFilter | None], ...], app_id: str, batch_id: int
+    lake: Lake,
+    rows: DataFrame,
+    parts: tuple[tuple[str, RowFilter | None], ...],
+    app_id: str,
+    batch_id: int,
+    *,
+    deltas: Mapping[str, DeltaTable] | None = None,
 ) -> list[CommitResult]:
     """Append to each table of ``parts`` its rows of ``rows``, in one pass on the executors, exactly once.
 
     ``parts``: (table, the filter picking its rows from a task's Arrow rows, None = all). For
     tables filled from the same rows (bronze and quarantine): one Spark job instead of one a
     table. Every task writes its own rows (no shuffle); the commits follow in ``parts``' order,
-    each skipped when its table already holds ``(app_id, batch_id)``.
+    each skipped when its table already holds ``(app_id, batch_id)``. ``deltas``: tables already
+    opened at their latest version (each opening reads the log).
     """
-    deltas = {table: lake.table(table) for table, _ in parts}
+    deltas = {table: (deltas or {}).get(table) or lake.table(table) for table, _ in parts}
     pending = tuple((table, pick) for table, pick in parts if not already_committed(deltas[table], app_id, batch_id))
     metadata: list[dict[str, Any]] = []
     if pending:

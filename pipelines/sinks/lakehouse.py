@@ -247,6 +247,9 @@ class LakehouseWriter:
     reports: deque[BatchReport] = field(default_factory=lambda: deque(maxlen=RECENT_REPORTS))
     _compactor: ThreadPoolExecutor | None = field(default=None, init=False, repr=False)
     _compaction: Future[None] | None = field(default=None, init=False, repr=False)
+    # Tables opened by earlier batches, brought to their latest version by reading only the
+    # commits since (3-7 ms) instead of opening them again (16-20 ms, nine times a batch).
+    _handles: dict[str, DeltaTable] = field(default_factory=dict, init=False, repr=False)
 
     def __call__(self, batch: DataFrame, batch_id: int) -> None:
         with _without_adaptive_execution(batch):
@@ -314,7 +317,8 @@ class LakehouseWriter:
             with report.step("bronze and quarantine"):
                 parts = ((BRONZE_TABLE, None), (QUARANTINE_TABLE, rejected_rows))
                 records = silver.to_records(checked)
-                report.results.extend(append_tables(self.lake, records, parts, self.app_id, batch_id))
+                deltas = {table: self._table(table) for table, _ in parts}
+                report.results.extend(append_tables(self.lake, records, parts, self.app_id, batch_id, deltas=deltas))
                 if quality_results is not None:
                     report.results.append(self._record_quality(quality_results, batch_id))
             # Not at batch 0: the first batch has no earlier files to compact its own with.
@@ -332,6 +336,15 @@ class LakehouseWriter:
         self.reports.append(report)
         return report
 
+    def _table(self, table: str) -> DeltaTable:
+        """``table`` at its latest version, through the handle an earlier batch opened."""
+        handle = self._handles.get(table)
+        if handle is None:
+            handle = self._handles[table] = self.lake.table(table)
+        else:
+            handle.update_incremental()
+        return handle
+
     def _record_quality(self, results: list[TableResult], batch_id: int) -> CommitResult:
         from pipelines.quality.metrics import append_metrics, metric_rows
 
@@ -341,14 +354,14 @@ class LakehouseWriter:
     def _append_new_events(self, table: str, rows: pa.Table, batch_id: int) -> CommitResult:
         if rows.num_rows == 0:
             return CommitResult(table, committed=False)
-        delta = self.lake.table(table)
+        delta = self._table(table)
         # Checked before drop_known too: a replayed batch reads nothing.
         if already_committed(delta, self.app_id, batch_id):
             return CommitResult(table, committed=False)
-        new = self.drop_known(table, rows, batch_id)
+        new = self.drop_known(table, rows, batch_id, delta=delta)
         return append_arrow(self.lake, table, new, self.app_id, batch_id, delta=delta)
 
-    def drop_known(self, table: str, rows: pa.Table, batch_id: int) -> pa.Table:
+    def drop_known(self, table: str, rows: pa.Table, batch_id: int, *, delta: DeltaTable | None = None) -> pa.Table:
         """``rows`` without event_ids an earlier batch put in ``table``.
 
         Reads only the event_id and batch_id columns of the ``event_date`` partitions the rows
@@ -358,7 +371,7 @@ class LakehouseWriter:
         dates = [d for d in pc.unique(rows["event_date"]).to_pylist() if d is not None]
         if not dates:
             return rows
-        known = self.lake.query_arrow(table, ["event_id", "batch_id"], [("event_date", "in", dates)])
+        known = self.lake.query_arrow(table, ["event_id", "batch_id"], [("event_date", "in", dates)], delta=delta)
         earlier = known.filter(pc.fill_null(pc.not_equal(known["batch_id"], batch_id), True))["event_id"]
         return without_event_ids(rows, earlier.combine_chunks())
 
@@ -375,7 +388,7 @@ class LakehouseWriter:
         silver/order_updates. The target is bounded to the ``order_date`` partitions the batch
         can touch.
         """
-        target = self.lake.table(ORDERS_TABLE)
+        target = self._table(ORDERS_TABLE)
         if already_committed(target, self.app_id, batch_id):
             return CommitResult(ORDERS_TABLE, committed=False)
         if new_arrow.num_rows == 0 and latest_batch.num_rows == 0:
@@ -390,7 +403,10 @@ class LakehouseWriter:
             # Updates of the batch's new orders, including those that came before the order.
             earliest = min(order_dates) - UPDATE_CLOCK_SKEW
             known = self.lake.query_arrow(
-                ORDER_UPDATES_TABLE, ["order_id", "status", "event_time", "event_id"], [("event_date", ">=", earliest)]
+                ORDER_UPDATES_TABLE,
+                ["order_id", "status", "event_time", "event_id"],
+                [("event_date", ">=", earliest)],
+                delta=self._table(ORDER_UPDATES_TABLE),
             )
             known = known.filter(pc.is_in(known["order_id"], value_set=pa.array(sorted(new_ids), pa.string())))
             new_state = with_latest_status(new_state, known)
