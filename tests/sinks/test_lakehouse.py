@@ -22,7 +22,13 @@ from pipelines.schemas import (
     TABLES,
 )
 from pipelines.sinks.delta import CommitResult
-from pipelines.sinks.lakehouse import LakehouseWriter, new_orders_of, with_latest_status, without_failed
+from pipelines.sinks.lakehouse import (
+    BatchReport,
+    LakehouseWriter,
+    new_orders_of,
+    with_latest_status,
+    without_failed,
+)
 
 
 class SimulatedCrashError(RuntimeError):
@@ -284,3 +290,30 @@ def test_silver_rows_cut_from_the_wide_frame_equal_each_tables_own_transform(spa
         assert cut[table].sort_by("event_id").equals(expected), table
     # Only new orders and returns are scored; their comments are.
     assert cut[RETURNS_TABLE]["sentiment_label"].null_count < cut[RETURNS_TABLE].num_rows
+
+
+class AdaptiveProbe(LakehouseWriter):
+    """Records whether adaptive execution was on for each batch; each batch reports ``sizes[batch_id]`` records."""
+
+    sizes: tuple[int, ...] = ()
+    seen: list[str]
+
+    def write_batch(self, batch: DataFrame, batch_id: int) -> BatchReport:
+        self.seen.append(batch.sparkSession.conf.get("spark.sql.adaptive.enabled"))
+        report = BatchReport(batch_id, [CommitResult(BRONZE_TABLE, committed=True, rows=self.sizes[batch_id])])
+        self.reports.append(report)
+        return report
+
+
+def test_a_batch_after_a_small_one_runs_without_adaptive_execution(spark: SparkSession, tmp_path: Path) -> None:
+    probe = AdaptiveProbe(Lake(str(tmp_path)), "orders-stream")
+    probe.sizes, probe.seen = (3_600, 3_600, 200_000, 3_600), []
+    before = spark.conf.get("spark.sql.adaptive.enabled")
+    batch = spark.range(1).toDF("id")
+
+    for batch_id in range(4):
+        probe(batch, batch_id)
+
+    # The first batch (a backlog, maybe) keeps it; then each follows the size of the one before.
+    assert probe.seen == ["true", "false", "false", "true"]
+    assert spark.conf.get("spark.sql.adaptive.enabled") == before
