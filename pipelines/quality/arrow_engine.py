@@ -74,6 +74,18 @@ def _fits(value: Any, kind: pa.DataType) -> bool:
     return (_is_text(kind) and isinstance(value, str)) or (_is_number(kind) and _number(value))
 
 
+def _values_of(values: list[Any], kind: pa.DataType) -> pa.Array:
+    """``values`` as an array of the column's type; one that does not convert (1.5 for integers) goes to GX."""
+    try:
+        converted = pa.array(values, kind)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as exc:
+        raise _UnsupportedError(f"values {values!r} as {kind}") from exc
+    # pyarrow truncates 1.5 to 1 for an integer type, where pandas would compare 1.5 itself.
+    if converted.to_pylist() != values:
+        raise _UnsupportedError(f"values {values!r} change as {kind}")
+    return converted
+
+
 def _nulls(values: pa.Array | pa.ChunkedArray) -> pa.Array:
     """Null or NaN, as pandas sees missing values."""
     if pa.types.is_floating(values.type):
@@ -126,7 +138,7 @@ def _condition(spec: Any, schema: pa.Schema) -> Mask:
     if operator in ("IN", "NOT_IN"):
         if not isinstance(parameter, list) or not all(_fits(value, column_type) for value in parameter):
             raise _UnsupportedError("an IN condition with values of another type")
-        values = pa.array(parameter, column_type)
+        values = _values_of(parameter, column_type)
         keep_null = operator == "NOT_IN"
 
         def within(rows: pa.Table) -> pa.Array:
@@ -202,7 +214,7 @@ def _judge(kind: str, kwargs: Mapping[str, Any], column_type: pa.DataType) -> Ju
         value_set = kwargs.get("value_set")
         if not isinstance(value_set, list) or not all(_fits(value, column_type) for value in value_set):
             raise _UnsupportedError("a value_set with values of another type")
-        allowed = pa.array(value_set, column_type)
+        allowed = _values_of(value_set, column_type)
         return lambda values: pc.invert(pc.is_in(values, value_set=allowed))
     if kind == "expect_column_values_to_match_regex":
         regex = kwargs.get("regex")

@@ -188,8 +188,16 @@ def test_the_shipped_suites_give_gx_figures_on_random_rows(seed: int) -> None:
             "kwargs": {"column": "failure_code", "row_condition": 'status=="failed"', "condition_parser": "pandas"},
         },
         {"type": "expect_column_values_to_be_between", "kwargs": {"column": "event_time", "min_value": "2026-01-01"}},
+        {"type": "expect_column_values_to_be_in_set", "kwargs": {"column": "batch_id", "value_set": [1, 1.5]}},
     ],
-    ids=["another type", "a range on text", "text values of a number", "a pandas row condition", "a time range"],
+    ids=[
+        "another type",
+        "a range on text",
+        "text values of a number",
+        "a pandas row condition",
+        "a time range",
+        "a fraction in a set of integers",
+    ],
 )
 def test_a_suite_with_anything_the_arrow_engine_does_not_evaluate_runs_on_gx(
     tmp_path: Path, expectation: dict[str, Any]
