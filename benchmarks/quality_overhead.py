@@ -6,8 +6,9 @@
 
 ``engines`` validates silver/payments rows (the default suite, 19 expectations) with the Arrow
 engine (``quality.engine=auto``, the default), with GX's pandas engine (Arrow -> pandas on the
-driver, ``quality.engine=gx``) and with GX's Spark engine on a cached DataFrame; ``writer`` times one micro-batch of simulated events through
-``LakehouseWriter`` without and with the default suites. Prints JSON lines; wall and CPU seconds.
+driver, ``quality.engine=gx``) and with GX's Spark engine on a cached DataFrame; ``writer``
+times one micro-batch of simulated events through ``LakehouseWriter`` without and with the
+default suites. Prints JSON lines; wall and CPU seconds.
 """
 
 from __future__ import annotations
@@ -150,7 +151,9 @@ def main() -> None:
     engines_parser = sub.add_parser("engines")
     engines_parser.add_argument("--rows", type=int, nargs="+", default=[10, 10_000, 50_000])
     engines_parser.add_argument("--repeat", type=int, default=3)
-    engines_parser.add_argument("--no-spark", action="store_true", help="skip GX's Spark engine (tens of seconds a size)")
+    engines_parser.add_argument(
+        "--no-spark", action="store_true", help="skip GX's Spark engine (tens of seconds a size)"
+    )
     writer_parser = sub.add_parser("writer")
     writer_parser.add_argument("--events", type=int, default=20_000)
     writer_parser.add_argument("--repeat", type=int, default=2)
