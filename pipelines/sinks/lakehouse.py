@@ -383,7 +383,8 @@ class LakehouseWriter:
         dates = [d for d in pc.unique(rows["event_date"]).to_pylist() if d is not None]
         if not dates:
             return rows
-        known = self.lake.query_arrow(table, ["event_id", "batch_id"], [("event_date", "in", dates)], delta=delta)
+        delta = delta if delta is not None else self._table(table)
+        known = delta.to_pyarrow_table(filters=[("event_date", "in", dates)], columns=["event_id", "batch_id"])
         earlier = known.filter(pc.fill_null(pc.not_equal(known["batch_id"], batch_id), True))["event_id"]
         return without_event_ids(rows, earlier.combine_chunks())
 
@@ -414,11 +415,8 @@ class LakehouseWriter:
         if new_ids:
             # Updates of the batch's new orders, including those that came before the order.
             earliest = min(order_dates) - UPDATE_CLOCK_SKEW
-            known = self.lake.query_arrow(
-                ORDER_UPDATES_TABLE,
-                ["order_id", "status", "event_time", "event_id"],
-                [("event_date", ">=", earliest)],
-                delta=self._table(ORDER_UPDATES_TABLE),
+            known = self._table(ORDER_UPDATES_TABLE).to_pyarrow_table(
+                filters=[("event_date", ">=", earliest)], columns=["order_id", "status", "event_time", "event_id"]
             )
             known = known.filter(pc.is_in(known["order_id"], value_set=pa.array(sorted(new_ids), pa.string())))
             new_state = with_latest_status(new_state, known)
