@@ -1,6 +1,6 @@
 """Latency of the full streaming job at a steady offered load, the way ``bench --only latency`` runs it.
 
-A producer thread offers ``--rate`` events/s to the local Kafka broker (or Kinesis on moto) for
+A producer process offers ``--rate`` events/s to the local Kafka broker (or Kinesis on moto) for
 ``--warmup`` plus ``--seconds`` while the job runs with a processing-time trigger; prints the
 JSON (p50/p95/p99 from ingestion to silver, and to SNS with ``--notifications``, of the events
 offered after the warm-up; Spark's phases per trigger) and the writer's per-batch step times.

@@ -11,10 +11,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import threading
+import multiprocessing
+import queue
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from multiprocessing.queues import Queue
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -28,6 +30,8 @@ from pipelines.schemas import BRONZE_TABLE, EVENT_TABLES, ORDERS_TABLE, QUARANTI
 from pipelines.settings import Settings
 
 if TYPE_CHECKING:
+    from multiprocessing.process import BaseProcess
+
     from pyspark.sql import SparkSession
 
 log = logging.getLogger(__name__)
@@ -102,6 +106,18 @@ def _fill(settings: Settings, events: int, rate: float | None = None) -> tuple[i
         ProduceOptions(events=events, rate=rate, days=30, bad_fraction=0.02, target=settings.source.kind),
     )
     return report.sent, report.seconds, report.bytes
+
+
+def _offer(settings: Settings, events: int, rate: float, answers: Queue[tuple[str, Any]]) -> None:
+    """:func:`_fill` in a process of its own.
+
+    Answers ``("started", epoch seconds)``, then ``("sent", _fill's figures)`` or ``("error", text)``.
+    """
+    answers.put(("started", time.time()))
+    try:
+        answers.put(("sent", _fill(settings, events, rate=rate)))
+    except Exception as exc:  # noqa: BLE001 - the parent raises it as the benchmark's error
+        answers.put(("error", f"{type(exc).__name__}: {exc}"))
 
 
 def _notifications_sent(settings: Settings) -> int:
@@ -262,6 +278,25 @@ def phase_medians(progress: Sequence[Any]) -> dict[str, float]:
     return {phase: round(float(np.median(values)), 1) for phase, values in sorted(phases.items())}
 
 
+def _answer(answers: Queue[tuple[str, Any]], process: BaseProcess, kind: str, *, timeout: float) -> Any:
+    """The producer process's next answer, which must be ``kind``; a clear error if it failed or died."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            got, value = answers.get(timeout=1.0)
+        except queue.Empty:
+            if not process.is_alive():
+                raise BenchmarkError(f"the producer process exited with code {process.exitcode}") from None
+            if time.monotonic() > deadline:
+                raise BenchmarkError(f"the producer gave no {kind!r} answer in {timeout:.0f} s") from None
+            continue
+        if got == "error":
+            raise BenchmarkError(f"the producer failed: {value}")
+        if got != kind:
+            raise BenchmarkError(f"the producer answered {got!r}, expected {kind!r}")
+        return value
+
+
 def run_latency(
     spark: SparkSession,
     base: Settings,
@@ -289,32 +324,34 @@ def run_latency(
     provision(settings)
     lake = Lake.from_settings(settings.lake)
     query = start(spark, settings, trigger=trigger)
-    produced: dict[str, Any] = {}
-
-    def producer() -> None:
-        try:
-            produced["sent"], produced["seconds"], _ = _fill(settings, case.events, rate=rate)
-        except Exception as exc:  # noqa: BLE001 - reported by the main thread
-            produced["error"] = exc
-
     print(
         f"  latency: offering {rate:,.0f} events/s for {warmup:.0f} s of warm-up, then {seconds:.0f} s ({trigger}) ...",
         flush=True,
     )
-    thread = threading.Thread(target=producer, name="bench-producer", daemon=True)
+    # The producer runs in a process of its own, as producers do: as a thread of the driver
+    # it competed for the driver's GIL, and its CPU time (about 5 s a run) counted as the job's.
+    context = multiprocessing.get_context("spawn")
+    answers: Queue[tuple[str, Any]] = context.Queue()
+    process = context.Process(
+        target=_offer, args=(settings, case.events, rate, answers), name="bench-producer", daemon=True
+    )
     with MemorySampler() as memory, Stopwatch() as watch:
-        since = time.time() + warmup
-        thread.start()
-        thread.join()
-        if "error" in produced:
+        process.start()
+        try:
+            started = _answer(answers, process, "started", timeout=120)
+            sent, produce_seconds, _ = _answer(answers, process, "sent", timeout=warmup + seconds + 600)
+        except BenchmarkError:
             query.stop()
-            raise BenchmarkError(f"the producer failed: {produced['error']}") from produced["error"]
+            raise
+        finally:
+            process.join(timeout=30)
+        since = started + warmup
         # The tail: wait until bronze holds every sent event (or give up after a minute).
         deadline = time.monotonic() + 60 + seconds
         while time.monotonic() < deadline:
             if query.exception() is not None:
                 break
-            if lake.table(BRONZE_TABLE).count() >= produced["sent"]:
+            if lake.table(BRONZE_TABLE).count() >= sent:
                 # One more trigger interval so silver and notifications of the last batch commit.
                 time.sleep(2.0)
                 break
@@ -333,10 +370,10 @@ def run_latency(
     result = {
         "source": source,
         "offered_events_per_second": rate,
-        "achieved_events_per_second": round(produced["sent"] / produced["seconds"]) if produced["seconds"] else None,
+        "achieved_events_per_second": round(sent / produce_seconds) if produce_seconds else None,
         "seconds": seconds,
         "trigger": trigger,
-        "events": produced["sent"],
+        "events": sent,
         "batches": len(batches),
         "warmup_seconds": warmup,
         "batch_seconds_median": (
