@@ -126,6 +126,8 @@ def test_a_crash_between_commits_neither_loses_nor_duplicates_rows(spark: SparkS
     with pytest.raises(SimulatedCrashError):
         CrashBeforeOrders(lake, "orders-stream")(second, 1)
     assert lake.table("silver/orders").transaction_version("orders-stream") == 0
+    # Bronze is written beside silver, and the failed batch waited for it before it failed.
+    assert lake.table(BRONZE_TABLE).transaction_version("orders-stream") == 1
     # Spark re-runs batch 1 after the restart.
     LakehouseWriter(lake, "orders-stream")(second, 1)
 
