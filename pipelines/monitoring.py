@@ -29,7 +29,7 @@ from pyspark.sql import DataFrame
 
 from pipelines.aws.clients import AwsEndpoint, client
 from pipelines.lake import Lake, arrow_schema
-from pipelines.schemas import BRONZE_TABLE, PIPELINE_METRICS, PIPELINE_METRICS_TABLE, QUARANTINE_TABLE
+from pipelines.schemas import PIPELINE_METRICS, PIPELINE_METRICS_TABLE, QUARANTINE_TABLE
 
 if TYPE_CHECKING:
     from pipelines.settings import MonitoringSettings
@@ -224,8 +224,9 @@ class StreamMonitor:
                 # The writer took them from the rows it collected anyway.
                 figures = self.pending.setdefault(batch_id, _AfterCommitFigures())
                 figures.max_event_time, figures.max_ingested_at = report.newest_event_time, report.newest_ingested_at
-            rows = {result.table: result.rows for result in report.results} if report else {}
-            self.record(batch_id, started, finished, rows.get(BRONZE_TABLE, 0), rows.get(QUARANTINE_TABLE, 0))
+            records = report.records if report else 0
+            quarantined = report.rows_committed(QUARANTINE_TABLE) if report else 0
+            self.record(batch_id, started, finished, records, quarantined)
 
         return measured
 

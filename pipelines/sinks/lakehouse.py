@@ -186,7 +186,11 @@ class BatchReport:
     @property
     def records(self) -> int:
         """Records the batch put in bronze (0 when a replay found bronze already committed)."""
-        return sum(result.rows for result in self.results if result.table == BRONZE_TABLE and result.committed)
+        return self.rows_committed(BRONZE_TABLE)
+
+    def rows_committed(self, table: str) -> int:
+        """Rows the batch committed to ``table`` (0 when skipped: nothing to write, or a replay)."""
+        return sum(result.rows for result in self.results if result.table == table and result.committed)
 
     def __str__(self) -> str:
         steps = ", ".join(f"{step} {seconds:.2f}" for step, seconds in self.seconds.items())
