@@ -166,17 +166,23 @@ def _write_table_files(lake: Lake, table: str, rows: pa.Table, out: dict[str, li
         out["table"].append(table)
 
 
-def files_writer(lake: Lake, parts: tuple[tuple[str, RowFilter | None], ...]) -> Any:
+def files_writer(
+    lake: Lake, parts: tuple[tuple[str, RowFilter | None], ...], constants: Mapping[str, int] | None = None
+) -> Any:
     """The ``mapInArrow`` function writing one task's rows as Parquet files of each table of ``parts``.
 
-    ``parts``: (table, the filter picking its rows, None = all of them).
+    ``parts``: (table, the filter picking its rows, None = all of them). ``constants``: int64
+    columns set to one value in every row here, not by a literal in the Spark plan: Spark
+    inlines a literal into its generated code, so a value that changes every micro-batch (the
+    batch id) makes it compile that stage again each time, and the JVM then compiles it again.
     """
+    fixed = dict(constants or {})
 
     def write(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         collected = [batch for batch in batches if batch.num_rows]
         if not collected:
             return
-        rows = pa.Table.from_batches(collected)
+        rows = with_constants(pa.Table.from_batches(collected), fixed)
         out: dict[str, list[Any]] = {field.name: [] for field in FILE_METADATA.fields}
         for table, pick in parts:
             picked = pick(rows) if pick is not None else rows
@@ -186,6 +192,15 @@ def files_writer(lake: Lake, parts: tuple[tuple[str, RowFilter | None], ...]) ->
         yield pa.RecordBatch.from_pydict(out, schema=arrow_schema(FILE_METADATA).remove_metadata())
 
     return write
+
+
+def with_constants(rows: pa.Table, constants: Mapping[str, int]) -> pa.Table:
+    """``rows`` with each column of ``constants`` (added or replaced) holding its int64 value in every row."""
+    for name, value in constants.items():
+        column = pa.repeat(pa.scalar(value, pa.int64()), rows.num_rows)
+        index = rows.schema.get_field_index(name)
+        rows = rows.append_column(name, column) if index < 0 else rows.set_column(index, name, column)
+    return rows
 
 
 def file_writer(lake: Lake, table: str) -> Any:
@@ -260,6 +275,7 @@ def append_tables(
     batch_id: int,
     *,
     deltas: Mapping[str, DeltaTable] | None = None,
+    constants: Mapping[str, int] | None = None,
 ) -> list[CommitResult]:
     """Append to each table of ``parts`` its rows of ``rows``, in one pass on the executors, exactly once.
 
@@ -267,13 +283,14 @@ def append_tables(
     tables filled from the same rows (bronze and quarantine): one Spark job instead of one a
     table. Every task writes its own rows (no shuffle); the commits follow in ``parts``' order,
     each skipped when its table already holds ``(app_id, batch_id)``. ``deltas``: tables already
-    opened at their latest version (each opening reads the log).
+    opened at their latest version (each opening reads the log). ``constants``: see :func:`files_writer`.
     """
     deltas = {table: (deltas or {}).get(table) or lake.table(table) for table, _ in parts}
     pending = tuple((table, pick) for table, pick in parts if not already_committed(deltas[table], app_id, batch_id))
     metadata: list[dict[str, Any]] = []
     if pending:
-        metadata = [row.asDict() for row in rows.mapInArrow(files_writer(lake, pending), FILE_METADATA).collect()]
+        write = files_writer(lake, pending, constants)
+        metadata = [row.asDict() for row in rows.mapInArrow(write, FILE_METADATA).collect()]
     written = {table for table, _ in pending}
     return [
         _commit_files(

@@ -7,7 +7,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 from deltalake import write_deltalake
-from lakehouse_traps import Record, actual_tables, build_traps, expected_tables
+from lakehouse_traps import Record, Traps, actual_tables, build_traps, expected_tables
 from pyspark.sql import DataFrame, SparkSession
 from support.file_stream import run_file_stream, write_raw_lines
 
@@ -15,8 +15,10 @@ from pipelines.lake import Lake, arrow_schema
 from pipelines.schemas import (
     BRONZE_TABLE,
     GOLD_TABLES,
+    ORDER_UPDATES_TABLE,
     ORDERS_TABLE,
     QUALITY_METRICS_TABLE,
+    QUARANTINE_TABLE,
     RAW,
     SILVER_ORDERS,
     TABLES,
@@ -51,16 +53,27 @@ def _versions(lake: Lake) -> dict[str, int]:
     return {table: lake.table(table).version() for table in TABLES}
 
 
+def _write_trap_runs(spark: SparkSession, writer: LakehouseWriter, runs: list[list[Record]]) -> None:
+    """Each run of the traps as one micro-batch (batch id = its index, shard ``shard-<index>``)."""
+    for batch_id, run in enumerate(runs):
+        writer(_batch(spark, run, f"shard-{batch_id}"), batch_id)
+
+
+def _traps_written(spark: SparkSession, tmp_path: Path, compact_every: int = 0) -> tuple[Lake, LakehouseWriter, Traps]:
+    """A fresh lake in ``tmp_path`` holding the traps, written as two micro-batches by a new writer."""
+    traps = build_traps()
+    lake = Lake(str(tmp_path))
+    lake.ensure_tables()
+    writer = LakehouseWriter(lake, "orders-stream", compact_every=compact_every)
+    _write_trap_runs(spark, writer, traps.runs)
+    return lake, writer, traps
+
+
 def test_another_delta_reader_sees_the_same_tables(spark: SparkSession, tmp_path: Path) -> None:
     """DuckDB's Delta reader (delta-kernel-rs, not delta-rs) reads every table with the same rows."""
     from pipelines.duckdb_engine import connect
 
-    traps = build_traps()
-    lake = Lake(str(tmp_path))
-    lake.ensure_tables()
-    writer = LakehouseWriter(lake, "orders-stream")
-    for batch_id, run in enumerate(traps.runs):
-        writer(_batch(spark, run, f"shard-{batch_id}"), batch_id)
+    lake, _, _ = _traps_written(spark, tmp_path)
 
     duckdb = connect()
     # Gold tables come from batch jobs; quality/metrics from a writer with suites (tests/quality).
@@ -80,32 +93,19 @@ def test_another_delta_reader_sees_the_same_tables(spark: SparkSession, tmp_path
 def test_two_batches_of_traps_give_exactly_the_silver_tables_the_contract_implies(
     spark: SparkSession, tmp_path: Path
 ) -> None:
-    traps = build_traps()
-    lake = Lake(str(tmp_path))
-    lake.ensure_tables()
-    writer = LakehouseWriter(lake, "orders-stream")
-
-    for batch_id, run in enumerate(traps.runs):
-        writer(_batch(spark, run, f"shard-{batch_id}"), batch_id)
+    lake, writer, traps = _traps_written(spark, tmp_path)
 
     assert actual_tables(lake) == expected_tables(traps.records)
     assert lake.read_arrow(BRONZE_TABLE).num_rows == len(traps.records)
 
     # A replay of both batches (a restart from an older checkpoint) changes nothing.
     before = _versions(lake)
-    for batch_id, run in enumerate(traps.runs):
-        writer(_batch(spark, run, f"shard-{batch_id}"), batch_id)
+    _write_trap_runs(spark, writer, traps.runs)
     assert _versions(lake) == before
 
 
 def test_a_due_batch_compacts_in_the_background_and_changes_no_row(spark: SparkSession, tmp_path: Path) -> None:
-    traps = build_traps()
-    lake = Lake(str(tmp_path))
-    lake.ensure_tables()
-    writer = LakehouseWriter(lake, "orders-stream", compact_every=2)  # batch 1 is due
-
-    for batch_id, run in enumerate(traps.runs):
-        writer(_batch(spark, run, f"shard-{batch_id}"), batch_id)
+    lake, writer, traps = _traps_written(spark, tmp_path, compact_every=2)  # batch 1 is due
     writer.wait_for_compaction()
 
     assert actual_tables(lake) == expected_tables(traps.records)
@@ -319,3 +319,16 @@ def test_a_batch_after_a_small_one_runs_without_adaptive_execution(spark: SparkS
     # The first batch (a backlog, maybe) keeps it; then each follows the size of the one before.
     assert probe.seen == ["true", "false", "false", "true"]
     assert spark.conf.get("spark.sql.adaptive.enabled") == before
+
+
+def test_every_row_carries_the_id_of_the_batch_that_wrote_it(spark: SparkSession, tmp_path: Path) -> None:
+    """The batch id is stamped outside the Spark plan (no literal in its generated code), in every table."""
+    lake, _, _ = _traps_written(spark, tmp_path)
+
+    bronze = lake.read_arrow(BRONZE_TABLE, columns=["shard_id", "batch_id"])
+    assert set(zip(bronze["shard_id"].to_pylist(), bronze["batch_id"].to_pylist(), strict=True)) == {
+        ("shard-0", 0),
+        ("shard-1", 1),
+    }
+    for table in (QUARANTINE_TABLE, ORDERS_TABLE, ORDER_UPDATES_TABLE):
+        assert set(lake.read_arrow(table, columns=["batch_id"])["batch_id"].to_pylist()) == {0, 1}, table
