@@ -116,6 +116,8 @@ def start(
 
 def run(settings: Settings, trigger: str | None = None) -> int:
     """Run the streaming job until it stops (available-now: until the source is drained)."""
+    from pyspark.errors import StreamingQueryException
+
     from pipelines.notifications.stream import FailureListener
     from pipelines.session import get_spark
     from pipelines.sources.reader import run_available_now
@@ -124,7 +126,8 @@ def run(settings: Settings, trigger: str | None = None) -> int:
     endpoint = AwsEndpoint.from_environment()
     notifier = Notifier.from_settings(settings.notifications, settings.alerts, endpoint)
     # A query that dies for any reason outside a batch (source errors, checkpoint trouble) is reported too.
-    spark.streams.addListener(FailureListener(notifier))
+    listener = FailureListener(notifier)
+    spark.streams.addListener(listener)
     chosen = (trigger or settings.stream.trigger).strip()
     log.info(
         "stream %s starting (trigger %s, checkpoint %s)",
@@ -134,11 +137,17 @@ def run(settings: Settings, trigger: str | None = None) -> int:
     )
     # One writer and one notifier for the job, also when available-now starts the query twice.
     writer = lakehouse_writer(settings, endpoint, notifier=notifier)
-    if chosen == "available-now":
-        batches = run_available_now(spark, lambda: start(spark, settings, chosen, writer, notifier))
-        log.info("stream %s drained what was there (micro-batches run: %d)", settings.stream.query_name, batches)
-        return 0
-    start(spark, settings, chosen, writer, notifier).awaitTermination()
+    try:
+        if chosen == "available-now":
+            batches = run_available_now(spark, lambda: start(spark, settings, chosen, writer, notifier))
+            log.info("stream %s drained what was there (micro-batches run: %d)", settings.stream.query_name, batches)
+            return 0
+        start(spark, settings, chosen, writer, notifier).awaitTermination()
+    except StreamingQueryException:
+        # The listener hears of the failure after this thread does: exit once its alert is out.
+        if not listener.wait_for_failure(timeout=60):
+            log.error("the pipeline_failure alert of %s was not handled within 60 s", settings.stream.query_name)
+        raise
     return 0
 
 

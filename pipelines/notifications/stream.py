@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -95,10 +96,20 @@ def alert_on_failure(batch_function: BatchFunction, notifier: Notifier, query_na
 
 
 class FailureListener(StreamingQueryListener):
-    """Publishes ``pipeline_failure`` when a streaming query terminates with an error."""
+    """Publishes ``pipeline_failure`` when a streaming query terminates with an error.
+
+    Spark calls it on its listener bus, after ``awaitTermination`` has already raised in the
+    job's thread: a job that then exits at once can end before the alert is out (seen under
+    load in CI). The job waits for :meth:`wait_for_failure` before it exits.
+    """
 
     def __init__(self, notifier: Notifier) -> None:
         self.notifier = notifier
+        self._failure_handled = threading.Event()
+
+    def wait_for_failure(self, timeout: float = 60.0) -> bool:
+        """Block until a failed query's alert has been handled (sent, or its error logged); False on timeout."""
+        return self._failure_handled.wait(timeout)
 
     def onQueryStarted(self, event: object) -> None:
         pass
@@ -119,3 +130,5 @@ class FailureListener(StreamingQueryListener):
             self.notifier.notify_failure(query_id, str(exception), stage="query", run_id=run_id)
         except Exception:
             LOG.exception("could not publish pipeline_failure for query %s", query_id)
+        finally:
+            self._failure_handled.set()
