@@ -219,6 +219,10 @@ class NotificationSettings(_Section):
     digest_size: int = Field(50, ge=1, le=500, description="notifications per digest message")
 
 
+# How the quality checker evaluates a suite (``pipelines.quality.checker.QualityChecker``).
+QualityEngine = Literal["auto", "gx"]
+
+
 class QualitySettings(_Section):
     """Data-quality suites on the silver tables (see docs/quality.md)."""
 
@@ -226,7 +230,7 @@ class QualitySettings(_Section):
     suites: str = Field("conf/expectations", description="folder of the suites, one <table>.json per silver table")
     on_stream: bool = Field(True, description="check each micro-batch; failing rows go to quarantine")
     on_batch: bool = Field(True, description="`batch quality` and the batch jobs check the silver snapshots")
-    engine: Literal["auto", "gx"] = Field(
+    engine: QualityEngine = Field(
         "auto", description="auto: suites of the common expectation types run on Arrow, the others on GX; gx: all on GX"
     )
     sample_rows: int = Field(20, ge=0, le=10_000, description="failing event_ids a batch check lists per expectation")

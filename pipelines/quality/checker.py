@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import json
 import logging
+import typing
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
 from pipelines.quality.suites import Expectation, Suite, expectation_name, load_suites
+from pipelines.settings import QualityEngine
 
 if TYPE_CHECKING:
     from pipelines.aws.clients import AwsEndpoint
@@ -113,7 +115,7 @@ def _count(result: dict[str, Any], name: str) -> int | None:
     return None if value is None else int(value)
 
 
-ENGINES = ("auto", "gx")
+ENGINES: tuple[str, ...] = typing.get_args(QualityEngine)
 
 
 class QualityChecker:
