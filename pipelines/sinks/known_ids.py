@@ -1,0 +1,115 @@
+"""The event_ids already in the silver event tables, per ``event_date`` partition, kept between micro-batches.
+
+The stream drops an event whose event_id an earlier batch put in its table. Reading the
+touched partitions' event_ids again every batch cost 40-50 ms a table in the latency run and
+grew with the partitions; kept here, a batch reads a partition once, then adds its own ids.
+
+An entry is only trusted while the table changed by this writer's own appends (whose ids it
+added) and by commits that change no data (compaction, vacuum). Any other commit (another
+writer, a backfill, a delete) drops the table's entries: the next batch reads again. Memory is
+bounded by ``max_ids``: the partitions used least recently go first, and a partition larger
+than that is read every time, as without the cache.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from deltalake import DeltaTable
+
+# Delta operations that rewrite files without adding or removing rows.
+NO_DATA_CHANGE = frozenset({"OPTIMIZE", "VACUUM START", "VACUUM END"})
+# The commit metadata ``pipelines.sinks.delta.commit_properties`` gives an append of this writer.
+OWN_APPEND = "orders-pipeline append"
+
+
+@dataclass
+class KnownEventIds:
+    """event_ids of the partitions recent batches touched, per silver event table (one writer's)."""
+
+    app_id: str
+    max_ids: int = 1_000_000
+    # table -> the version its entries are known to match.
+    _versions: dict[str, int] = field(default_factory=dict)
+    # table -> batch ids this writer appended since that version.
+    _appended: dict[str, set[int]] = field(default_factory=dict)
+    # (table, event_date) -> event_ids, least recently used first.
+    _ids: OrderedDict[tuple[str, dt.date], pa.Array] = field(default_factory=OrderedDict)
+
+    @property
+    def size(self) -> int:
+        """event_ids held, over every table and partition."""
+        return sum(len(ids) for ids in self._ids.values())
+
+    def earlier(self, table: str, delta: DeltaTable, dates: list[dt.date], batch_id: int) -> pa.Array:
+        """event_ids in ``table``'s ``dates`` partitions written by batches other than ``batch_id``.
+
+        ``delta``: the table at its latest version (the entries are checked against it first).
+        """
+        self._sync(table, delta)
+        found: list[pa.Array] = []
+        missing = [day for day in dates if (table, day) not in self._ids]
+        if missing:
+            columns = ["event_id", "batch_id", "event_date"]
+            read = delta.to_pyarrow_table(filters=[("event_date", "in", missing)], columns=columns)
+            # A row of this very batch cannot be there (its commit is checked first); if one is,
+            # its partition is left out of the cache rather than remembered without it.
+            mine = pc.fill_null(pc.equal(read["batch_id"], batch_id), False)
+            earlier = read.filter(pc.invert(mine))
+            found.append(earlier["event_id"].combine_chunks())
+            suspect = set(read.filter(mine)["event_date"].to_pylist())
+            for day in missing:
+                if day not in suspect:
+                    ids = earlier.filter(pc.equal(earlier["event_date"], day))["event_id"].combine_chunks()
+                    self._remember((table, day), ids)
+        for day in dates:
+            if day not in missing:
+                self._ids.move_to_end((table, day))
+                found.append(self._ids[(table, day)])
+        return pa.concat_arrays(found) if found else pa.array([], pa.string())
+
+    def appended(self, table: str, rows: pa.Table, batch_id: int) -> None:
+        """This writer committed ``rows`` (``event_id``, ``event_date``) to ``table`` as ``batch_id``."""
+        self._appended.setdefault(table, set()).add(batch_id)
+        for day in set(rows["event_date"].to_pylist()):
+            key = (table, day)
+            if key in self._ids:
+                added = rows.filter(pc.equal(rows["event_date"], day))["event_id"].combine_chunks()
+                self._remember(key, pa.concat_arrays([self._ids[key], added]))
+
+    def _sync(self, table: str, delta: DeltaTable) -> None:
+        """Drop ``table``'s entries unless every commit since they were checked is trusted."""
+        version = delta.version()
+        checked = self._versions.get(table)
+        if checked == version:
+            return
+        if checked is not None and not self._trusted(table, delta, checked, version):
+            for key in [key for key in self._ids if key[0] == table]:
+                del self._ids[key]
+        self._versions[table] = version
+        self._appended[table] = set()
+
+    def _trusted(self, table: str, delta: DeltaTable, checked: int, version: int) -> bool:
+        commits = [c for c in delta.history(limit=version - checked) if int(c.get("version", -1)) > checked]
+        if len(commits) != version - checked:
+            return False
+        mine = self._appended.get(table, set())
+        for commit in commits:
+            if commit.get("operation") in NO_DATA_CHANGE:
+                continue
+            own = commit.get("app_id") == self.app_id and commit.get("writer") == OWN_APPEND
+            if not (own and str(commit.get("batch_id")) in {str(b) for b in mine}):
+                return False
+        return True
+
+    def _remember(self, key: tuple[str, dt.date], ids: pa.Array) -> None:
+        self._ids.pop(key, None)
+        if len(ids) > self.max_ids:
+            return
+        self._ids[key] = ids
+        while self.size > self.max_ids:
+            self._ids.popitem(last=False)
