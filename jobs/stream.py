@@ -75,6 +75,7 @@ def lakehouse_writer(
         compact_every=settings.lake.compact_every,
         after_commit=after_commit,
         quality=quality,
+        small_batch_partitions=settings.stream.small_batch_partitions,
     )
 
 

@@ -120,6 +120,12 @@ class StreamSettings(_Section):
 
     trigger: str = "processing-time=10 seconds"
     query_name: str = "orders-stream"
+    small_batch_partitions: int | None = Field(
+        2,
+        ge=1,
+        description="shuffle partitions of a micro-batch after a small one (at most 50,000 records), "
+        "as many as the cores (local[2]: 2); none = spark.shuffle_partitions",
+    )
 
     @field_validator("trigger")
     @classmethod

@@ -295,30 +295,35 @@ def test_silver_rows_cut_from_the_wide_frame_equal_each_tables_own_transform(spa
 
 
 class AdaptiveProbe(LakehouseWriter):
-    """Records whether adaptive execution was on for each batch; each batch reports ``sizes[batch_id]`` records."""
+    """Records the adaptive and shuffle settings of each batch; each batch reports ``sizes[batch_id]`` records."""
 
     sizes: tuple[int, ...] = ()
-    seen: list[str]
+    seen: list[tuple[str | None, str | None]]
 
     def write_batch(self, batch: DataFrame, batch_id: int) -> BatchReport:
-        self.seen.append(batch.sparkSession.conf.get("spark.sql.adaptive.enabled"))
+        conf = batch.sparkSession.conf
+        self.seen.append((conf.get("spark.sql.adaptive.enabled"), conf.get("spark.sql.shuffle.partitions")))
         report = BatchReport(batch_id, [CommitResult(BRONZE_TABLE, committed=True, rows=self.sizes[batch_id])])
         self.reports.append(report)
         return report
 
 
-def test_a_batch_after_a_small_one_runs_without_adaptive_execution(spark: SparkSession, tmp_path: Path) -> None:
-    probe = AdaptiveProbe(Lake(str(tmp_path)), "orders-stream")
+def test_a_batch_after_a_small_one_runs_without_adaptive_execution_on_the_small_batch_partitions(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    probe = AdaptiveProbe(Lake(str(tmp_path)), "orders-stream", small_batch_partitions=1)
     probe.sizes, probe.seen = (3_600, 3_600, 200_000, 3_600), []
-    before = spark.conf.get("spark.sql.adaptive.enabled")
+    adaptive, partitions = spark.conf.get("spark.sql.adaptive.enabled"), spark.conf.get("spark.sql.shuffle.partitions")
+    assert partitions != "1"
     batch = spark.range(1).toDF("id")
 
     for batch_id in range(4):
         probe(batch, batch_id)
 
-    # The first batch (a backlog, maybe) keeps it; then each follows the size of the one before.
-    assert probe.seen == ["true", "false", "false", "true"]
-    assert spark.conf.get("spark.sql.adaptive.enabled") == before
+    # The first batch (a backlog, maybe) keeps them; then each follows the size of the one before.
+    assert probe.seen == [("true", partitions), ("false", "1"), ("false", "1"), ("true", partitions)]
+    assert spark.conf.get("spark.sql.adaptive.enabled") == adaptive
+    assert spark.conf.get("spark.sql.shuffle.partitions") == partitions
 
 
 def test_every_row_carries_the_id_of_the_batch_that_wrote_it(spark: SparkSession, tmp_path: Path) -> None:
