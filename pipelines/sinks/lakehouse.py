@@ -423,7 +423,7 @@ class LakehouseWriter:
         new = self.drop_known(table, rows, batch_id, delta=delta)
         result = append_arrow(self.lake, table, new, self.app_id, batch_id, delta=delta)
         if result.committed:
-            self._known.appended(table, new.select(["event_id", "event_date"]), batch_id)
+            self._known.appended(table, new.select(["event_id", "event_date"]), result.version)
         return result
 
     def drop_known(self, table: str, rows: pa.Table, batch_id: int, *, delta: DeltaTable | None = None) -> pa.Table:
