@@ -9,9 +9,8 @@ each the very next version: any other commit (another writer, a backfill, a comp
 drops them and the next batch reads again. The versions alone decide: reading the commits'
 history to keep entries across compactions stalled behind the tests' in-process S3 fault
 proxy until delta-rs's 180 s retry timeout, which real S3 would not show but a test must
-not either. Memory is bounded
-by ``max_ids``: the partitions used least recently go first, and a partition larger than
-that is read every time, as without the cache.
+not either. Memory is bounded by ``max_ids``: the partitions used least recently go first,
+and a partition larger than that is read every time, as without the cache.
 """
 
 from __future__ import annotations
@@ -29,7 +28,6 @@ from deltalake import DeltaTable
 class KnownEventIds:
     """event_ids of the partitions recent batches touched, per silver event table (one writer's)."""
 
-    app_id: str
     max_ids: int = 1_000_000
     # table -> the version its entries are known to match.
     _versions: dict[str, int] = field(default_factory=dict)

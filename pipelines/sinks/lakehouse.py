@@ -277,10 +277,7 @@ class LakehouseWriter:
     # Tables opened by earlier batches, brought to their latest version by reading only the
     # commits since (3-7 ms) instead of opening them again (16-20 ms, nine times a batch).
     _handles: dict[str, DeltaTable] = field(default_factory=dict, init=False, repr=False)
-    _known: KnownEventIds = field(init=False, repr=False)
-
-    def __post_init__(self) -> None:
-        self._known = KnownEventIds(self.app_id)
+    _known: KnownEventIds = field(default_factory=KnownEventIds, init=False, repr=False)
 
     def __call__(self, batch: DataFrame, batch_id: int) -> None:
         previous = self.reports[-1] if self.reports else None

@@ -46,7 +46,7 @@ class CountingTable(DeltaTable):
 
 def test_a_partition_is_read_once_then_follows_the_writers_own_appends(tmp_path: Path) -> None:
     _append(tmp_path, _rows(["a", "b"], 0), "stream", 0)
-    known = KnownEventIds("stream")
+    known = KnownEventIds()
     CountingTable.reads = 0
     assert set(known.earlier("t", CountingTable(str(tmp_path)), [DAY], 1).to_pylist()) == {"a", "b"}
 
@@ -60,7 +60,7 @@ def test_a_partition_is_read_once_then_follows_the_writers_own_appends(tmp_path:
 
 def test_an_append_by_another_writer_drops_the_tables_ids_so_its_rows_are_read(tmp_path: Path) -> None:
     _append(tmp_path, _rows(["a"], 0), "stream", 0)
-    known = KnownEventIds("stream")
+    known = KnownEventIds()
     assert _earlier(known, tmp_path, 1) == {"a"}
 
     _append(tmp_path, _rows(["backfilled"], 0), "backfill", 0)
@@ -71,7 +71,7 @@ def test_an_append_by_another_writer_drops_the_tables_ids_so_its_rows_are_read(t
 def test_an_own_append_the_cache_was_not_told_of_drops_the_tables_ids(tmp_path: Path) -> None:
     """Same app, a batch this writer did not record (another process of the app): not trusted."""
     _append(tmp_path, _rows(["a"], 0), "stream", 0)
-    known = KnownEventIds("stream")
+    known = KnownEventIds()
     assert _earlier(known, tmp_path, 2) == {"a"}
 
     _append(tmp_path, _rows(["b"], 1), "stream", 1)
@@ -81,7 +81,7 @@ def test_an_own_append_the_cache_was_not_told_of_drops_the_tables_ids(tmp_path: 
 
 def test_an_append_that_is_not_the_next_version_drops_the_tables_ids(tmp_path: Path) -> None:
     _append(tmp_path, _rows(["a"], 0), "stream", 0)
-    known = KnownEventIds("stream")
+    known = KnownEventIds()
     assert _earlier(known, tmp_path, 2) == {"a"}
 
     _append(tmp_path, _rows(["foreign"], 0), "backfill", 0)
@@ -95,7 +95,7 @@ def test_an_append_that_is_not_the_next_version_drops_the_tables_ids(tmp_path: P
 def test_a_compaction_makes_the_next_batch_read_again_with_the_same_ids(tmp_path: Path) -> None:
     _append(tmp_path, _rows(["a"], 0), "stream", 0)
     _append(tmp_path, _rows(["b"], 1), "stream", 1)
-    known = KnownEventIds("stream")
+    known = KnownEventIds()
     CountingTable.reads = 0
     assert set(known.earlier("t", CountingTable(str(tmp_path)), [DAY], 2).to_pylist()) == {"a", "b"}
 
@@ -108,7 +108,7 @@ def test_a_compaction_makes_the_next_batch_read_again_with_the_same_ids(tmp_path
 def test_rows_of_the_batch_being_written_are_not_earlier_and_their_partition_is_not_kept(tmp_path: Path) -> None:
     _append(tmp_path, _rows(["a"], 0), "stream", 0)
     _append(tmp_path, _rows(["x"], 1, NEXT_DAY), "stream", 1)
-    known = KnownEventIds("stream")
+    known = KnownEventIds()
 
     assert _earlier(known, tmp_path, 1, (DAY, NEXT_DAY)) == {"a"}
     assert known.size == 1
@@ -117,12 +117,12 @@ def test_rows_of_the_batch_being_written_are_not_earlier_and_their_partition_is_
 def test_the_least_recently_used_partitions_go_first_and_an_oversized_one_is_never_kept(tmp_path: Path) -> None:
     _append(tmp_path, _rows(["a", "b"], 0), "stream", 0)
     _append(tmp_path, _rows(["c", "d", "e"], 1, NEXT_DAY), "stream", 1)
-    known = KnownEventIds("stream", max_ids=4)
+    known = KnownEventIds(max_ids=4)
 
     assert _earlier(known, tmp_path, 2) == {"a", "b"}
     assert _earlier(known, tmp_path, 2, (NEXT_DAY,)) == {"c", "d", "e"}
     assert known.size == 3  # DAY went to make room
 
-    small = KnownEventIds("stream", max_ids=2)
+    small = KnownEventIds(max_ids=2)
     assert _earlier(small, tmp_path, 2, (NEXT_DAY,)) == {"c", "d", "e"}
     assert small.size == 0
