@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Literal
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from deltalake import CommitProperties, write_deltalake
 
 from pipelines.lake import Lake, arrow_schema
@@ -84,4 +85,12 @@ def append_metrics(lake: Lake, rows: pa.Table, app_id: str, batch_id: int | None
             f"cannot commit quality metrics of {app_id} to {lake.uri(QUALITY_METRICS_TABLE)}: {exc}"
         ) from exc
     table.update_incremental()
-    return CommitResult(QUALITY_METRICS_TABLE, committed=True, rows=rows.num_rows, files=1, version=table.version())
+    (column,) = PARTITIONS[QUALITY_METRICS_TABLE]
+    return CommitResult(
+        QUALITY_METRICS_TABLE,
+        committed=True,
+        rows=rows.num_rows,
+        files=1,
+        version=table.version(),
+        partitions=frozenset(str(value) for value in pc.unique(rows[column]).to_pylist() if value is not None),
+    )

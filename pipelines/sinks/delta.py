@@ -71,6 +71,8 @@ class CommitResult:
     files: int = 0
     version: int | None = None
     metrics: dict[str, Any] = field(default_factory=dict)
+    # The values of the table's partition column the commit added files to (compaction's list).
+    partitions: frozenset[str] = frozenset()
 
     def __str__(self) -> str:
         if not self.committed:
@@ -345,7 +347,13 @@ def _commit_files(table: str, delta: DeltaTable, actions: list[AddAction], app_i
         raise DeltaWriteError(f"cannot commit batch {batch_id} of {app_id} to {delta.table_uri}: {exc}") from exc
     delta.update_incremental()
     total = sum(json.loads(action.stats)["numRecords"] for action in actions)
-    return CommitResult(table, committed=True, rows=total, files=len(actions), version=delta.version())
+    column = PARTITIONS[table][0] if PARTITIONS[table] else None
+    partitions = frozenset(
+        value for action in actions if column and (value := action.partition_values.get(column)) is not None
+    )
+    return CommitResult(
+        table, committed=True, rows=total, files=len(actions), version=delta.version(), partitions=partitions
+    )
 
 
 def collect_append(lake: Lake, table: str, rows: DataFrame, app_id: str, batch_id: int) -> CommitResult:

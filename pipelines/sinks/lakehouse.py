@@ -46,14 +46,11 @@ from pyspark.sql import functions as F  # noqa: N812 - the usual PySpark alias
 from pipelines.lake import Lake, arrow_schema
 from pipelines.schemas import (
     BRONZE_TABLE,
-    CHARGEBACKS_TABLE,
     EVENT_TABLES,
     ORDER_UPDATES_TABLE,
     ORDERS_TABLE,
     PARTITIONS,
-    PAYMENTS_TABLE,
     QUARANTINE_TABLE,
-    RETURNS_TABLE,
     SILVER_ORDERS,
 )
 from pipelines.sinks.delta import (
@@ -278,6 +275,8 @@ class LakehouseWriter:
     # commits since (3-7 ms) instead of opening them again (16-20 ms, nine times a batch).
     _handles: dict[str, DeltaTable] = field(default_factory=dict, init=False, repr=False)
     _known: KnownEventIds = field(default_factory=KnownEventIds, init=False, repr=False)
+    # Partition values each table's commits added files to since the last compaction.
+    _touched: dict[str, set[str]] = field(default_factory=dict, init=False, repr=False)
 
     def __call__(self, batch: DataFrame, batch_id: int) -> None:
         previous = self.reports[-1] if self.reports else None
@@ -363,10 +362,12 @@ class LakehouseWriter:
             report.results.extend(written)
             if quality_results is not None:
                 report.results.append(self._record_quality(quality_results, batch_id))
+            for result in report.results:
+                self._touched.setdefault(result.table, set()).update(result.partitions)
             # Not at batch 0: the first batch has no earlier files to compact its own with.
             if self.compact_every and (batch_id + 1) % self.compact_every == 0:
                 with report.step("compaction"):
-                    self.compact(validated)
+                    self.compact()
             if self.after_commit is not None:
                 with report.step("after commit"):
                     self.after_commit(accepted, batch_id)
@@ -532,34 +533,25 @@ class LakehouseWriter:
             files=int(metrics.get("num_target_files_added", 0)),
             version=target.version(),
             metrics=dict(metrics),
+            # Inserts add files to the new orders' dates; an update rewrites a file in place.
+            partitions=frozenset(d.isoformat() for d in order_dates),
         )
 
-    def compact(self, validated: DataFrame) -> None:
-        """Compact the partitions this batch touched, in the background, so small files do not pile up.
+    def compact(self) -> None:
+        """Compact the partitions written since the last compaction, in the background, so small files do not pile up.
 
-        Which partitions is settled here (one small job); the rewrite runs on the writer's
-        compaction thread while the next batches go on (delta-rs releases the GIL while it
-        rewrites): in the batch it took 1.3-1.7 s every ``compact_every`` batches, the longest
-        wait an event saw. One compaction at a time: while one runs, a due batch leaves its
-        partitions to the next. A compaction that loses a race (maintenance compacting too) is
-        logged and skipped; a MERGE that loses to it runs again (``retry_on_conflict``).
+        The partitions come from the batches' commits (no Spark job); the rewrite runs on the
+        writer's compaction thread while the next batches go on (delta-rs releases the GIL while
+        it rewrites): in the batch it took 1.3-1.7 s every ``compact_every`` batches, the longest
+        wait an event saw. One compaction at a time: while one runs, the partitions wait for the
+        next. A compaction that loses a race (maintenance compacting too) is logged and skipped;
+        a MERGE that loses to it runs again (``retry_on_conflict``).
         """
         if self._compaction is not None and not self._compaction.done():
-            log.info("a compaction is still running; the partitions of this batch wait for the next one")
+            log.info("a compaction is still running; the partitions written since wait for the next one")
             return
-        touched: dict[str, list[str]] = {}
-        dates = [row[0] for row in validated.select("ingest_date").distinct().collect() if row[0]]
-        touched[BRONZE_TABLE] = touched[QUARANTINE_TABLE] = [d.isoformat() for d in dates]
-        event_dates = [
-            row[0]
-            for row in validated.where(F.size("reasons") == 0)
-            .select(silver.utc_date("event_time"))
-            .distinct()
-            .collect()
-            if row[0]
-        ]
-        for table in (ORDER_UPDATES_TABLE, RETURNS_TABLE, PAYMENTS_TABLE, CHARGEBACKS_TABLE, ORDERS_TABLE):
-            touched[table] = [d.isoformat() for d in event_dates]
+        touched = {table: sorted(values) for table, values in self._touched.items() if values}
+        self._touched.clear()
         if self._compactor is None:
             self._compactor = ThreadPoolExecutor(1, thread_name_prefix="compaction")
         self._compaction = self._compactor.submit(self._compact_partitions, touched)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 from deltalake import write_deltalake
-from lakehouse_traps import Record, Traps, actual_tables, build_traps, expected_tables
+from lakehouse_traps import INGESTED, Record, Traps, actual_tables, build_traps, expected_tables
 from pyspark.sql import DataFrame, SparkSession
 from support.file_stream import run_file_stream, write_raw_lines
 
@@ -113,6 +113,24 @@ def test_a_due_batch_compacts_in_the_background_and_changes_no_row(spark: SparkS
     # The two batches' bronze files of the one ingestion date are one file now.
     assert len(lake.table(BRONZE_TABLE).file_uris()) == 1
     assert "compaction" in writer.reports[-1].seconds
+
+
+def test_a_due_batch_compacts_the_partitions_of_every_batch_since_the_last_compaction(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    lake = Lake(str(tmp_path))
+    lake.ensure_tables()
+    writer = LakehouseWriter(lake, "orders-stream", compact_every=3)  # batch 2 is due
+    earlier, later = build_traps(INGESTED), build_traps(INGESTED + dt.timedelta(days=1))
+    # Batches 0 and 1 write the first ingestion date, the due batch 2 only the next one.
+    for batch_id, run in enumerate([*earlier.runs, later.runs[0]]):
+        writer(_batch(spark, run, f"shard-{batch_id}"), batch_id)
+    writer.wait_for_compaction()
+
+    files = lake.table(BRONZE_TABLE).file_uris()
+    for day in (INGESTED.date(), INGESTED.date() + dt.timedelta(days=1)):
+        assert len([uri for uri in files if f"ingest_date={day.isoformat()}/" in uri]) == 1, day
+    assert lake.read_arrow(BRONZE_TABLE).num_rows == len(earlier.records) + len(later.runs[0])
 
 
 def test_a_crash_between_commits_neither_loses_nor_duplicates_rows(spark: SparkSession, tmp_path: Path) -> None:
