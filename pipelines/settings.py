@@ -89,6 +89,13 @@ class SourceSettings(_Section):
     max_records_per_partition: int = Field(
         20_000, ge=1, description="per-trigger cap per shard or partition (backpressure)"
     )
+    max_read_tasks: int | None = Field(
+        2,
+        ge=1,
+        description="at most this many Spark tasks read a micro-batch, several shards or partitions "
+        "one after another in a task (the cores, where there are more partitions than cores); "
+        "none = one task per shard or partition. The project's readers only, not source.kafka_reader=native",
+    )
     options: dict[str, str] = Field(
         default_factory=dict,
         description="extra reader options passed through as they are, e.g. Kafka SASL/TLS for MSK",

@@ -1,8 +1,9 @@
 """The Kafka streaming source: a PySpark Python data source, format ``pykafka``.
 
-Each topic partition is one input partition; a micro-batch's offset is, per topic and partition,
-the next offset to read (``{"orders": {"0": 1200, "1": 1187}}``, the shape Spark's own Kafka
-source writes), kept in Spark's checkpoint. Executors read exactly ``[start, end)`` of their
+Each topic partition is one input partition (under ``max_read_tasks``, several may share a
+Spark task); a micro-batch's offset is, per topic and partition, the next offset to read
+(``{"orders": {"0": 1200, "1": 1187}}``, the shape Spark's own Kafka source writes), kept in
+Spark's checkpoint. Executors read exactly ``[start, end)`` of their
 partition with their own consumer (assign, no group management, nothing committed to Kafka) and
 return the records as they are: decoding and validation happen downstream.
 
@@ -27,6 +28,8 @@ from typing import TYPE_CHECKING, Any
 
 from pyspark.sql.datasource import DataSource, DataSourceStreamReader, InputPartition
 from pyspark.sql.types import BinaryType, IntegerType, LongType, StringType, StructField, StructType, TimestampType
+
+from pipelines.sources.grouping import ReadTasksError, members, pack, parse_max_read_tasks
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -85,6 +88,13 @@ def _bool_option(options: Mapping[str, str], name: str, default: bool) -> bool:
     raise KafkaSourceError(f"option {name!r} must be true or false, got {text!r}")
 
 
+def _read_tasks_option(options: Mapping[str, str]) -> int | None:
+    try:
+        return parse_max_read_tasks(options.get("max_read_tasks"))
+    except ReadTasksError as exc:
+        raise KafkaSourceError(str(exc)) from None
+
+
 def _float_option(options: Mapping[str, str], name: str, default: float) -> float:
     text = options.get(name)
     if text is None:
@@ -138,6 +148,7 @@ class KafkaReadOptions:
     read_timeout_seconds: float = 120.0
     probe_timeout_seconds: float = 10.0
     metadata_timeout_seconds: float = 30.0
+    max_read_tasks: int | None = None
 
     @classmethod
     def from_options(cls, options: Mapping[str, str]) -> KafkaReadOptions:
@@ -172,6 +183,7 @@ class KafkaReadOptions:
             read_timeout_seconds=_float_option(lowered, "read_timeout_seconds", 120.0),
             probe_timeout_seconds=_float_option(lowered, "probe_timeout_seconds", 10.0),
             metadata_timeout_seconds=_float_option(lowered, "metadata_timeout_seconds", 30.0),
+            max_read_tasks=_read_tasks_option(lowered),
         )
 
     def consumer_config(self, **overrides: Any) -> dict[str, Any]:
@@ -553,7 +565,7 @@ class KafkaStreamReader(DataSourceStreamReader, _AvailableNowBase):
         if not begin:
             # The first batch of a query starting at ``latest`` only records where it starts.
             return []
-        return plan_ranges(begin, stop)
+        return pack(plan_ranges(begin, stop), self.options.max_read_tasks, lambda part: part.end - part.start)
 
     def commit(self, end: dict) -> None:
         """Nothing to do: progress lives in Spark's checkpoint, not in Kafka consumer groups."""
@@ -566,9 +578,13 @@ class KafkaStreamReader(DataSourceStreamReader, _AvailableNowBase):
     # --- executor side -----------------------------------------------------------------------
 
     def read(self, partition: InputPartition) -> Iterator[Any]:
-        if not isinstance(partition, KafkaPartitionRange):
-            raise KafkaReadError(f"unexpected input partition {partition!r}")
-        return read_range(self.options, partition)
+        ranges = []
+        for part in members(partition):
+            if not isinstance(part, KafkaPartitionRange):
+                raise KafkaReadError(f"unexpected input partition {part!r}")
+            ranges.append(part)
+        # A packed task reads its partitions one after another (the ``max_read_tasks`` option).
+        return (batch for part in ranges for batch in read_range(self.options, part))
 
     def __getstate__(self) -> dict[str, Any]:
         # The driver's consumer stays on the driver; executors only need the options.
@@ -581,7 +597,8 @@ class KafkaDataSource(DataSource):
     Options: ``kafka.bootstrap.servers`` and ``topic`` (required), ``starting_position``
     (earliest | latest | RFC 3339 timestamp; TRIM_HORIZON means earliest),
     ``max_records_per_partition``, ``available_now``, ``fail_on_data_loss``,
-    ``read_timeout_seconds``, ``probe_timeout_seconds``, and ``kafka.*`` client settings.
+    ``read_timeout_seconds``, ``probe_timeout_seconds``, ``max_read_tasks`` (at most this many
+    Spark tasks read a batch; none = one per partition), and ``kafka.*`` client settings.
     """
 
     @classmethod

@@ -17,7 +17,8 @@ Options (all strings): ``stream`` (required), ``region``, ``endpoint_url``,
 ``max_records_per_shard``, ``max_get_records_per_second``, ``max_inline_bytes_per_shard``,
 ``idle_poll_seconds``, ``backoff_initial_seconds``, ``backoff_max_seconds``,
 ``throttle_max_wait_seconds``, ``available_now`` (the job sets it with that trigger; needed on
-Spark 4.0, which asks a Python source for its end only once), ``max_parallel_shards``.
+Spark 4.0, which asks a Python source for its end only once), ``max_parallel_shards``,
+``max_read_tasks`` (at most this many Spark tasks read a batch; none = one per shard).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from pyspark.sql.datasource import DataSource, DataSourceStreamReader, InputPart
 from pyspark.sql.types import BinaryType, StringType, StructField, StructType, TimestampType
 
 from pipelines.aws.clients import AwsEndpoint, client
+from pipelines.sources.grouping import ReadTasksError, members, pack, parse_max_read_tasks
 from pipelines.workers import freeze_setup
 
 # Spark 4.2+ has admission control and a native available-now trigger for Python sources.
@@ -105,6 +107,7 @@ class KinesisOptions:
     throttle_max_wait_seconds: float = 300.0
     available_now: bool = False
     max_parallel_shards: int = 16
+    max_read_tasks: int | None = None
 
     @classmethod
     def parse(cls, options: Mapping[str, str]) -> KinesisOptions:
@@ -120,13 +123,14 @@ class KinesisOptions:
         )
         values: dict[str, Any] = {}
         for field in dataclasses.fields(cls):
-            if field.name in ("stream", "endpoint", "starting_position") or field.name not in opts:
+            if field.name in ("stream", "endpoint", "starting_position", "max_read_tasks") or field.name not in opts:
                 continue
             values[field.name] = _convert(field.name, opts[field.name], field.type)
         return cls(
             stream=stream,
             endpoint=endpoint,
             starting_position=parse_starting_position(opts.get("starting_position", TRIM_HORIZON)),
+            max_read_tasks=_read_tasks_option(opts),
             **values,
         )
 
@@ -139,6 +143,13 @@ class KinesisOptions:
                 "option 'max_get_records_per_second' must be in (0, 5] (Kinesis allows 5 per shard), "
                 f"got {self.max_get_records_per_second}"
             )
+
+
+def _read_tasks_option(options: Mapping[str, str]) -> int | None:
+    try:
+        return parse_max_read_tasks(options.get("max_read_tasks"))
+    except ReadTasksError as exc:
+        raise KinesisOptionsError(str(exc)) from None
 
 
 def _convert(name: str, text: str, kind: object) -> object:
@@ -547,7 +558,7 @@ class KinesisStreamReader(DataSourceStreamReader):
     def partitions(self, start: dict[str, Any], end: dict[str, Any]) -> Sequence[InputPartition]:
         self._last_end = end
         begin = _shards_of(start)
-        result: list[InputPartition] = []
+        result: list[KinesisShardPartition] = []
         for shard_id, position in _shards_of(end).items():
             end_seq = position.get("seq")
             first = begin.get(shard_id) or self._start_of_new_shard(shard_id)
@@ -558,13 +569,14 @@ class KinesisStreamReader(DataSourceStreamReader):
             records = cached.records if cached and cached.inline and cached.last_seq == end_seq else None
             plain_start = _position(seq=first.get("seq"), start=first)
             result.append(KinesisShardPartition(self.options, shard_id, plain_start, end_seq, records))
-        return result
+        return pack(result, self.options.max_read_tasks, _records_of)
 
     def _start_of_new_shard(self, shard_id: str) -> ShardPosition:
         return _position(start={"from": TRIM_HORIZON})
 
     def read(self, partition: InputPartition) -> Iterator[Any]:
-        return read_partition(partition)
+        # A packed task reads its shards' slices one after another (the ``max_read_tasks`` option).
+        return (batch for part in members(partition) for batch in read_partition(part))
 
     def commit(self, end: dict[str, Any]) -> None:
         # Only records of the batch that starts at ``end`` can still be asked for.
@@ -603,6 +615,11 @@ def _arrow_batches(records: Sequence[Record], size: int = 10_000) -> Iterator[An
         chunk = records[first : first + size]
         columns = [pa.array([record[i] for record in chunk], type=schema.field(i).type) for i in range(len(schema))]
         yield pa.RecordBatch.from_arrays(columns, schema=schema)
+
+
+def _records_of(partition: KinesisShardPartition) -> int:
+    """A slice's size for packing: its records when the driver holds them (a re-read counts as one)."""
+    return len(partition.records) if partition.records is not None else 1
 
 
 def read_partition(partition: InputPartition) -> Iterator[Any]:

@@ -80,6 +80,8 @@ def reader_spec(source: SourceSettings, endpoint: AwsEndpoint, *, available_now:
             "max_records_per_shard": str(source.max_records_per_partition),
             "available_now": str(available_now).lower(),
         }
+        if source.max_read_tasks is not None:
+            options["max_read_tasks"] = str(source.max_read_tasks)
         if endpoint.endpoint_url:
             options["endpoint_url"] = endpoint.endpoint_url
         return ReaderSpec(KINESIS_FORMAT, {**options, **source.options})
@@ -103,6 +105,8 @@ def reader_spec(source: SourceSettings, endpoint: AwsEndpoint, *, available_now:
         "max_records_per_partition": str(source.max_records_per_partition),
         "available_now": str(available_now).lower(),
     }
+    if source.max_read_tasks is not None:
+        options["max_read_tasks"] = str(source.max_read_tasks)
     return ReaderSpec(PYTHON_KAFKA_FORMAT, {**options, **source.options})
 
 

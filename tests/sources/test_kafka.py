@@ -129,6 +129,12 @@ def test_cap_below_one_or_not_a_number_is_rejected(cap: str) -> None:
         KafkaReadOptions.from_options(_options("h:1", "t", max_records_per_partition=cap))
 
 
+@pytest.mark.parametrize("tasks", ["0", "some"])
+def test_max_read_tasks_below_one_or_not_a_number_is_rejected(tasks: str) -> None:
+    with pytest.raises(KafkaSourceError, match="max_read_tasks"):
+        KafkaReadOptions.from_options(_options("h:1", "t", max_read_tasks=tasks))
+
+
 def test_kafka_prefixed_options_reach_the_client_without_the_prefix() -> None:
     options = KafkaReadOptions.from_options(
         {
@@ -203,6 +209,19 @@ def test_read_range_returns_exactly_the_planned_offsets_as_they_are(kafka_broker
     assert {row["topic"] for row in rows} == {topic}
     assert {row["partition"] for row in rows} == {2}
     assert rows[5]["timestamp"] == dt.datetime.fromtimestamp((BASE_MILLIS + 22) / 1000, dt.UTC)
+
+
+def test_a_reader_capped_at_two_tasks_reads_four_partitions_in_two_and_every_offset_once(
+    kafka_broker: KafkaBroker, topic: str, reader_factory: Any
+) -> None:
+    _produce(kafka_broker.bootstrap, topic, [f"v{i}".encode() for i in range(400)])
+    reader = reader_factory(_options(kafka_broker.bootstrap, topic, max_read_tasks="2"))
+
+    tasks = reader.partitions(reader.initialOffset(), reader.latestOffset())
+    rows = [(row["partition"], row["offset"]) for task in tasks for b in reader.read(task) for row in b.to_pylist()]
+
+    assert len(tasks) == 2
+    assert sorted(rows) == [(partition, offset) for partition in range(PARTITIONS) for offset in range(100)]
 
 
 def test_range_the_broker_cannot_deliver_fails_instead_of_ending_short(kafka_broker: KafkaBroker, topic: str) -> None:

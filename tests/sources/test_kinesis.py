@@ -44,6 +44,13 @@ def _payloads(prefix: str, count: int) -> list[bytes]:
     return [f'{{"event_id": "{prefix}-{i}"}}'.encode() for i in range(count)]
 
 
+def _filled_stream(name: str, shards: int, records: int) -> list[bytes]:
+    """A new stream of ``shards`` shards holding ``records`` payloads; returns them."""
+    payloads = _payloads("t", records)
+    _put(_create_stream(name, shards), name, payloads)
+    return payloads
+
+
 def _options(stream: str, **extra: object) -> dict[str, str]:
     values = {"stream": stream, "idle_poll_seconds": "0.3", "backoff_initial_seconds": "0.05"}
     values.update({key: str(value) for key, value in extra.items()})
@@ -113,6 +120,11 @@ def _assert_each_once(sink: Collector, expected: Iterable[bytes]) -> None:
 def test_options_without_a_stream_are_rejected() -> None:
     with pytest.raises(KinesisOptionsError, match="stream"):
         KinesisOptions.parse({"region": "us-east-1"})
+
+
+def test_max_read_tasks_below_one_is_rejected() -> None:
+    with pytest.raises(KinesisOptionsError, match="max_read_tasks"):
+        KinesisOptions.parse({"stream": "s", "max_read_tasks": "0"})
 
 
 def test_starting_position_must_be_a_known_name_or_a_timestamp_with_offset() -> None:
@@ -203,6 +215,31 @@ def test_replayed_batch_reads_the_same_range_as_planned(
     _assert_each_once(sink, first + later)
 
 
+class TaskCounter(Collector):
+    """A :class:`Collector` that also notes how many Spark tasks read each batch."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tasks: list[int] = []
+
+    def __call__(self, frame: Any, batch_id: int) -> None:
+        self.tasks.append(frame.rdd.getNumPartitions())
+        super().__call__(frame, batch_id)
+
+
+def test_four_shards_capped_at_two_read_tasks_are_read_in_two_tasks_each_record_once(
+    spark: Any, moto_server: Any, unique_name: str, tmp_path: Path
+) -> None:
+    payloads = _filled_stream(unique_name, 4, 2_000)
+    sink = TaskCounter()
+
+    _drain(spark, _options(unique_name, max_read_tasks=2), tmp_path / "checkpoint", sink)
+
+    assert sink.tasks, "no batch ran"
+    assert max(sink.tasks) == 2
+    _assert_each_once(sink, payloads)
+
+
 def test_latest_reads_only_records_put_after_the_query_started(
     spark: Any, moto_server: Any, unique_name: str, tmp_path: Path
 ) -> None:
@@ -244,9 +281,7 @@ def test_timestamp_start_reads_records_that_arrived_from_that_time_on(
 def test_throttled_and_expired_get_records_still_read_everything_once(
     spark: Any, moto_server: Any, unique_name: str, tmp_path: Path
 ) -> None:
-    kinesis = _create_stream(unique_name, 2)
-    payloads = _payloads("t", 1_200)
-    _put(kinesis, unique_name, payloads)
+    payloads = _filled_stream(unique_name, 2, 1_200)
     sink = Collector()
     # Three refusals out of every five GetRecords, and every third call let through expires.
     with ThrottlingProxy(moto_server.endpoint_url, throttle_period=5, throttle_burst=3, expire_every=3) as proxy:

@@ -35,6 +35,7 @@ def test_kafka_python_reader_reads_trim_horizon_as_earliest_with_the_per_partiti
             "starting_position": "earliest",
             "max_records_per_partition": "750",
             "available_now": "false",
+            "max_read_tasks": "2",
         },
     )
 
@@ -93,8 +94,15 @@ def test_kinesis_gets_stream_region_endpoint_and_per_shard_cap() -> None:
             "starting_position": "TRIM_HORIZON",
             "max_records_per_shard": "300",
             "available_now": "false",
+            "max_read_tasks": "2",
         },
     )
+
+
+@pytest.mark.parametrize("kind", ["kinesis", "kafka"])
+def test_no_read_task_cap_passes_no_option_to_the_readers(kind: str) -> None:
+    source = SourceSettings(kind=kind, max_read_tasks=None)
+    assert "max_read_tasks" not in reader_spec(source, LOCAL).options
 
 
 def test_kinesis_on_real_aws_passes_no_endpoint() -> None:
