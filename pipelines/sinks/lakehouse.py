@@ -364,12 +364,13 @@ class LakehouseWriter:
             report.results.extend(written)
             if quality_results is not None:
                 report.results.append(self._record_quality(quality_results, batch_id))
-            for result in report.results:
-                self._touched.setdefault(result.table, set()).update(result.partitions)
-            # Not at batch 0: the first batch has no earlier files to compact its own with.
-            if self.compact_every and (batch_id + 1) % self.compact_every == 0:
-                with report.step("compaction"):
-                    self.compact()
+            if self.compact_every:
+                for result in report.results:
+                    self._touched.setdefault(result.table, set()).update(result.partitions)
+                # Not at batch 0: the first batch has no earlier files to compact its own with.
+                if (batch_id + 1) % self.compact_every == 0:
+                    with report.step("compaction"):
+                        self.compact()
             if self.after_commit is not None:
                 with report.step("after commit"):
                     self.after_commit(accepted, batch_id)
