@@ -8,17 +8,13 @@ partitions are packed into at most that many tasks, which read theirs one after 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
 from pyspark.sql.datasource import InputPartition
 
 P = TypeVar("P", bound=InputPartition)
-
-
-class ReadTasksError(ValueError):
-    """The ``max_read_tasks`` option is not a positive integer."""
 
 
 @dataclass(frozen=True)
@@ -28,16 +24,20 @@ class PartitionGroup(InputPartition):
     parts: tuple[InputPartition, ...]
 
 
-def parse_max_read_tasks(text: str | None) -> int | None:
-    """The reader option ``max_read_tasks``: empty or missing = one task per partition."""
+def parse_max_read_tasks(options: Mapping[str, str], error: type[ValueError]) -> int | None:
+    """The reader option ``max_read_tasks``: empty or missing = one task per partition.
+
+    ``error``: the reader's own options error, raised when the value is not a positive integer.
+    """
+    text = options.get("max_read_tasks")
     if text is None or not text.strip():
         return None
     try:
         value = int(text)
     except ValueError:
-        raise ReadTasksError(f"option 'max_read_tasks' must be an integer, got {text!r}") from None
+        raise error(f"option 'max_read_tasks' must be an integer, got {text!r}") from None
     if value < 1:
-        raise ReadTasksError(f"option 'max_read_tasks' must be at least 1, got {value}")
+        raise error(f"option 'max_read_tasks' must be at least 1, got {value}")
     return value
 
 

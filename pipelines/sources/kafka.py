@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from pyspark.sql.datasource import DataSource, DataSourceStreamReader, InputPartition
 from pyspark.sql.types import BinaryType, IntegerType, LongType, StringType, StructField, StructType, TimestampType
 
-from pipelines.sources.grouping import ReadTasksError, members, pack, parse_max_read_tasks
+from pipelines.sources.grouping import members, pack, parse_max_read_tasks
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -86,13 +86,6 @@ def _bool_option(options: Mapping[str, str], name: str, default: bool) -> bool:
     if text in ("false", "0", "no"):
         return False
     raise KafkaSourceError(f"option {name!r} must be true or false, got {text!r}")
-
-
-def _read_tasks_option(options: Mapping[str, str]) -> int | None:
-    try:
-        return parse_max_read_tasks(options.get("max_read_tasks"))
-    except ReadTasksError as exc:
-        raise KafkaSourceError(str(exc)) from None
 
 
 def _float_option(options: Mapping[str, str], name: str, default: float) -> float:
@@ -183,7 +176,7 @@ class KafkaReadOptions:
             read_timeout_seconds=_float_option(lowered, "read_timeout_seconds", 120.0),
             probe_timeout_seconds=_float_option(lowered, "probe_timeout_seconds", 10.0),
             metadata_timeout_seconds=_float_option(lowered, "metadata_timeout_seconds", 30.0),
-            max_read_tasks=_read_tasks_option(lowered),
+            max_read_tasks=parse_max_read_tasks(lowered, KafkaSourceError),
         )
 
     def consumer_config(self, **overrides: Any) -> dict[str, Any]:

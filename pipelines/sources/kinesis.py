@@ -38,7 +38,7 @@ from pyspark.sql.datasource import DataSource, DataSourceStreamReader, InputPart
 from pyspark.sql.types import BinaryType, StringType, StructField, StructType, TimestampType
 
 from pipelines.aws.clients import AwsEndpoint, client
-from pipelines.sources.grouping import ReadTasksError, members, pack, parse_max_read_tasks
+from pipelines.sources.grouping import members, pack, parse_max_read_tasks
 from pipelines.workers import freeze_setup
 
 # Spark 4.2+ has admission control and a native available-now trigger for Python sources.
@@ -130,7 +130,7 @@ class KinesisOptions:
             stream=stream,
             endpoint=endpoint,
             starting_position=parse_starting_position(opts.get("starting_position", TRIM_HORIZON)),
-            max_read_tasks=_read_tasks_option(opts),
+            max_read_tasks=parse_max_read_tasks(opts, KinesisOptionsError),
             **values,
         )
 
@@ -143,13 +143,6 @@ class KinesisOptions:
                 "option 'max_get_records_per_second' must be in (0, 5] (Kinesis allows 5 per shard), "
                 f"got {self.max_get_records_per_second}"
             )
-
-
-def _read_tasks_option(options: Mapping[str, str]) -> int | None:
-    try:
-        return parse_max_read_tasks(options.get("max_read_tasks"))
-    except ReadTasksError as exc:
-        raise KinesisOptionsError(str(exc)) from None
 
 
 def _convert(name: str, text: str, kind: object) -> object:

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from pyspark.sql.datasource import InputPartition
 
-from pipelines.sources.grouping import PartitionGroup, ReadTasksError, members, pack, parse_max_read_tasks
+from pipelines.sources.grouping import PartitionGroup, members, pack, parse_max_read_tasks
 from pipelines.sources.kafka import KafkaPartitionRange
 
 
@@ -49,10 +49,11 @@ def test_a_task_of_one_partition_is_that_partition_not_a_group() -> None:
 
 @pytest.mark.parametrize(("text", "expected"), [(None, None), ("", None), (" 3 ", 3)])
 def test_max_read_tasks_is_a_positive_integer_or_unset(text: str | None, expected: int | None) -> None:
-    assert parse_max_read_tasks(text) == expected
+    options = {} if text is None else {"max_read_tasks": text}
+    assert parse_max_read_tasks(options, ValueError) == expected
 
 
 @pytest.mark.parametrize("text", ["0", "-2", "two"])
 def test_max_read_tasks_below_one_or_not_a_number_is_rejected(text: str) -> None:
-    with pytest.raises(ReadTasksError, match="max_read_tasks"):
-        parse_max_read_tasks(text)
+    with pytest.raises(ValueError, match="max_read_tasks"):
+        parse_max_read_tasks({"max_read_tasks": text}, ValueError)
