@@ -561,8 +561,6 @@ class LakehouseWriter:
 
     def _compact_partitions(self, touched: dict[str, list[str]]) -> None:
         for table, values in touched.items():
-            if not values:
-                continue
             column = PARTITIONS[table][0]
             try:
                 self.lake.table(table).optimize.compact(partition_filters=[(column, "in", values)])
